@@ -1,0 +1,114 @@
+"""Manifests (path, text, speaker, duration TSVs), cached log-mel features and length-bucketed batches."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from dataclasses import asdict, dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from acoustic.features import SAMPLE_RATE, FeatureConfig, LogMel
+
+log = logging.getLogger(__name__)
+COLUMNS = ("path", "text", "speaker", "duration")
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; the message names the file, line and problem."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    path: Path
+    text: str
+    speaker: str
+    duration: float
+
+
+def read_manifest(manifest: str | Path, require_text: bool = True) -> list[Utterance]:
+    """Parse and validate a manifest; audio paths are relative to the manifest's folder."""
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        raise ManifestError(f"manifest not found: {manifest}")
+    with manifest.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows or tuple(rows[0][:4]) != COLUMNS:
+        raise ManifestError(f"{manifest}: header must be {' '.join(COLUMNS)} (tab-separated)")
+    utterances = [_parse_row(manifest, number, row, require_text) for number, row in enumerate(rows[1:], start=2)]
+    if not utterances:
+        raise ManifestError(f"{manifest}: no utterances")
+    return utterances
+
+
+def _parse_row(manifest: Path, number: int, row: list[str], require_text: bool) -> Utterance:
+    where = f"{manifest}:{number}"
+    if len(row) < 4:
+        raise ManifestError(f"{where}: expected 4 tab-separated columns, got {len(row)}")
+    path = manifest.parent / row[0]
+    if not path.is_file():
+        raise ManifestError(f"{where}: audio file not found: {path}")
+    if require_text and not row[1].strip():
+        raise ManifestError(f"{where}: empty text")
+    try:
+        duration = float(row[3])
+    except ValueError:
+        raise ManifestError(f"{where}: duration is not a number: {row[3]!r}") from None
+    return Utterance(path, row[1], row[2], duration)
+
+
+def _features_of(args: tuple[str, dict]) -> torch.Tensor:
+    path, config = args
+    torch.set_num_threads(1)
+    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    wave = torch.from_numpy(audio.mean(axis=1))
+    if rate != SAMPLE_RATE:
+        import torchaudio.functional as F
+        wave = F.resample(wave, rate, SAMPLE_RATE)
+    return LogMel(FeatureConfig(**config))(wave[None])[0].half()
+
+
+def load_features(utterances: list[Utterance], config: FeatureConfig, cache_dir: Path | None,
+                  workers: int = 2) -> list[torch.Tensor]:
+    """Log-mel (frames, n_mels) fp16 per utterance, computed once and cached under `cache_dir`."""
+    key = hashlib.sha1(repr((asdict(config), [(str(u.path), u.duration) for u in utterances])).encode())
+    cache = cache_dir / f"feats-{key.hexdigest()[:16]}.pt" if cache_dir else None
+    if cache and cache.is_file():
+        return torch.load(str(cache), weights_only=True)
+    from tqdm import tqdm
+    jobs = [(str(u.path), asdict(config)) for u in utterances]
+    with Pool(workers) as pool:
+        feats = list(tqdm(pool.imap(_features_of, jobs, chunksize=16), total=len(jobs), desc="features"))
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(feats, str(cache))
+    return feats
+
+
+def make_batches(lengths: list[int], max_frames: int, rng: np.random.Generator | None) -> list[list[int]]:
+    """Group indices of similar length so that batch_size * longest <= max_frames; shuffled if rng given."""
+    order = np.argsort(lengths, kind="stable")
+    batches, current, longest = [], [], 0
+    for index in order:
+        longest_if_added = max(longest, lengths[index])
+        if current and longest_if_added * (len(current) + 1) > max_frames:
+            batches.append(current)
+            current, longest_if_added = [], lengths[index]
+        current.append(int(index))
+        longest = longest_if_added
+    if current:
+        batches.append(current)
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+def collate(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """List of (frames, n_mels) -> padded float32 (batch, max_frames, n_mels) and lengths (batch,)."""
+    lengths = torch.tensor([f.shape[0] for f in features])
+    padded = torch.nn.utils.rnn.pad_sequence([f.float() for f in features], batch_first=True)
+    return padded, lengths

@@ -1,0 +1,54 @@
+"""The BiLSTM-CTC acoustic model: CMVN -> frame stacking (subsampling) -> BiLSTM stack -> character logits."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    n_input: int = 80
+    n_vocab: int = 29
+    stack: int = 3  # frames stacked into one step: subsampling factor
+    hidden: int = 256
+    layers: int = 3
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.stack < 1 or self.hidden < 1 or self.layers < 1:
+            raise ValueError("stack, hidden and layers must be positive")
+
+
+class BiLSTMCTC(nn.Module):
+    def __init__(self, dims: ModelDims) -> None:
+        super().__init__()
+        self.dims = dims
+        # Global CMVN statistics, estimated from training data and saved with the weights.
+        self.register_buffer("feat_mean", torch.zeros(dims.n_input))
+        self.register_buffer("feat_std", torch.ones(dims.n_input))
+        self.lstm = nn.LSTM(dims.n_input * dims.stack, dims.hidden, num_layers=dims.layers,
+                            batch_first=True, bidirectional=True,
+                            dropout=dims.dropout if dims.layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dims.dropout)
+        self.output = nn.Linear(2 * dims.hidden, dims.n_vocab)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Output frames for input frame counts (ceil division by the stacking factor)."""
+        return (lengths + self.dims.stack - 1) // self.dims.stack
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (batch, frames, n_input), lengths (batch,) -> log-probs (batch, T, n_vocab), T lengths."""
+        x = (features - self.feat_mean) / self.feat_std
+        batch, frames, dim = x.shape
+        pad = (-frames) % self.dims.stack
+        x = nn.functional.pad(x, (0, 0, 0, pad))
+        # (batch, frames, dim) -> (batch, frames / stack, stack * dim): consecutive frames side by side
+        x = x.reshape(batch, (frames + pad) // self.dims.stack, self.dims.stack * dim)
+        out_lengths = self.output_lengths(lengths)
+        packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
+        hidden, _ = self.lstm(packed)
+        hidden, _ = nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
+        logits = self.output(self.dropout(hidden))  # (batch, T, n_vocab)
+        return logits.log_softmax(dim=-1), out_lengths

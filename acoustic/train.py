@@ -1,0 +1,209 @@
+"""Training recipe for the BiLSTM-CTC model: resumable, with dev WER/CER each epoch.
+
+    python -m acoustic.train --train a.tsv b.tsv --dev dev.tsv --exp exp/am --epochs 30
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from acoustic.checkpoint import save_model
+from acoustic.data import collate, load_features, make_batches, read_manifest
+from acoustic.features import FeatureConfig, spec_augment
+from acoustic.model import BiLSTMCTC, ModelDims
+from lm.decode import greedy_ids
+from lm.metrics import error_rates
+from lm.vocab import CharVocab
+
+log = logging.getLogger("acoustic.train")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    train: tuple[str, ...]
+    dev: str | None
+    exp: str
+    epochs: int = 30
+    max_frames: int = 12000  # padded feature frames per batch (100 frames = 1 s)
+    peak_lr: float = 1.5e-3
+    warmup_steps: int = 300
+    clip_norm: float = 5.0
+    dev_limit: int = 400
+    seed: int = 0
+    hidden: int = 256
+    layers: int = 3
+    stack: int = 3
+    dropout: float = 0.2
+    threads: int = 2
+    cache_dir: str | None = None
+    spec_augment: bool = True
+    dims: ModelDims = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.max_frames < 100 or self.peak_lr <= 0:
+            raise ValueError("epochs >= 1, max_frames >= 100 and peak_lr > 0 are required")
+        object.__setattr__(self, "dims", ModelDims(n_input=FeatureConfig().n_mels, n_vocab=len(CharVocab()),
+                                                   stack=self.stack, hidden=self.hidden, layers=self.layers,
+                                                   dropout=self.dropout))
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    p = argparse.ArgumentParser(prog="python -m acoustic.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train", nargs="+", required=True, help="training manifest TSVs (path text speaker duration)")
+    p.add_argument("--dev", help="dev manifest for WER/CER each epoch and best.pt selection")
+    p.add_argument("--exp", required=True, help="experiment folder: last.pt, best.pt, model.pt, train.log")
+    for name in ("epochs", "max_frames", "warmup_steps", "dev_limit", "seed", "hidden", "layers", "stack", "threads"):
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=TrainConfig.__dataclass_fields__[name].default)
+    for name in ("peak_lr", "clip_norm", "dropout"):
+        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=TrainConfig.__dataclass_fields__[name].default)
+    p.add_argument("--cache-dir", help="where computed features are cached (default: EXP/cache)")
+    p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false")
+    args = vars(p.parse_args(argv))
+    args["train"] = tuple(args["train"])
+    args["cache_dir"] = args["cache_dir"] or str(Path(args["exp"]) / "cache")
+    return TrainConfig(**args)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warmup to peak_lr, then inverse square-root decay (needs no total step count: resumable)."""
+    step = max(1, step)
+    return config.peak_lr * min(step / config.warmup_steps, math.sqrt(config.warmup_steps / step))
+
+
+def compute_loss(model: BiLSTMCTC, feats: torch.Tensor, lengths: torch.Tensor,
+                 targets: list[list[int]]) -> torch.Tensor:
+    """Mean CTC loss per target token of one batch."""
+    log_probs, out_lengths = model(feats, lengths)
+    flat = torch.tensor([t for target in targets for t in target], dtype=torch.long)
+    target_lengths = torch.tensor([len(t) for t in targets])
+    loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), flat, out_lengths, target_lengths,
+                                        blank=0, reduction="sum", zero_infinity=True)
+    return loss / target_lengths.sum()
+
+
+def train_one_epoch(model, optimizer, config: TrainConfig, feats, targets, state: dict) -> float:
+    model.train()
+    rng = np.random.default_rng(config.seed + state["epoch"])
+    generator = torch.Generator().manual_seed(config.seed + state["epoch"])
+    batches = make_batches([f.shape[0] for f in feats], config.max_frames, rng)
+    total, bar = 0.0, tqdm(batches, desc=f"epoch {state['epoch'] + 1}", leave=False)
+    for batch in bar:
+        chunk = [spec_augment(feats[i].float(), generator) if config.spec_augment else feats[i] for i in batch]
+        x, lengths = collate(chunk)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, state["step"] + 1)
+        loss = compute_loss(model, x, lengths, [targets[i] for i in batch])
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+        optimizer.step()
+        state["step"] += 1
+        total += loss.item()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return total / max(1, len(batches))
+
+
+@torch.no_grad()
+def validate(model: BiLSTMCTC, vocab: CharVocab, feats, texts: list[str], max_frames: int) -> tuple[float, float]:
+    """Greedy-decode the dev utterances -> (WER, CER)."""
+    model.eval()
+    hyps = [""] * len(feats)
+    for batch in make_batches([f.shape[0] for f in feats], max_frames, None):
+        log_probs, out_lengths = model(*collate([feats[i] for i in batch]))
+        for row, i in enumerate(batch):
+            hyps[i] = vocab.decode(greedy_ids(log_probs[row, :out_lengths[row]]))
+    return error_rates(texts, hyps)
+
+
+def save_checkpoint(path: Path, model, optimizer, config: TrainConfig, state: dict) -> None:
+    """Resumable training state (model, optimizer, progress, history), written atomically."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                "config": {k: v for k, v in asdict(config).items() if k != "dims"}}, str(tmp))
+    tmp.replace(path)
+
+
+def load_data(config: TrainConfig, vocab: CharVocab):
+    """Training features and targets (empty targets dropped), dev features and texts."""
+    cache = Path(config.cache_dir) if config.cache_dir else None
+    utts = [u for manifest in config.train for u in read_manifest(manifest)]
+    feats = load_features(utts, FeatureConfig(), cache)
+    targets = [vocab.encode(vocab.clean(u.text)) for u in utts]
+    keep = [i for i, t in enumerate(targets) if t and feats[i].shape[0] // config.stack >= 2 * len(t) + 1]
+    log.info("train: %d utterances, %.2f h (%d dropped: empty or too long a text for the audio)",
+             len(keep), sum(utts[i].duration for i in keep) / 3600, len(utts) - len(keep))
+    dev_feats, dev_texts = [], []
+    if config.dev:
+        dev = read_manifest(config.dev)[: config.dev_limit]
+        dev_feats, dev_texts = load_features(dev, FeatureConfig(), cache), [u.text for u in dev]
+    return [feats[i] for i in keep], [targets[i] for i in keep], dev_feats, dev_texts
+
+
+def estimate_cmvn(model: BiLSTMCTC, feats: list[torch.Tensor]) -> None:
+    frames = torch.cat([f.float() for f in feats[:: max(1, len(feats) // 500)]])
+    model.feat_mean.copy_(frames.mean(dim=0))
+    model.feat_std.copy_(frames.std(dim=0).clamp(min=1e-3))
+
+
+def setup_logging(path: Path) -> None:
+    """Log to stderr and to the experiment's train.log (appending across resumed runs)."""
+    for handler in log.handlers:
+        handler.close()
+    log.handlers.clear()
+    log.setLevel(logging.INFO)
+    for handler in (logging.StreamHandler(), logging.FileHandler(path)):
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_args(argv)
+    exp = Path(config.exp)
+    exp.mkdir(parents=True, exist_ok=True)
+    setup_logging(exp / "train.log")
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    vocab = CharVocab()
+    feats, targets, dev_feats, dev_texts = load_data(config, vocab)
+    model = BiLSTMCTC(config.dims)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.peak_lr, weight_decay=1e-2)
+    state = {"epoch": 0, "step": 0, "best_wer": None, "history": [], "hours_seen": 0.0}
+    if (exp / "last.pt").is_file():
+        resumed = torch.load(str(exp / "last.pt"), weights_only=True)
+        model.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        state = resumed["state"]
+        log.info("resumed from %s at epoch %d", exp / "last.pt", state["epoch"])
+    else:
+        estimate_cmvn(model, feats)
+    log.info("model: %s, %.2fM parameters", config.dims, sum(p.numel() for p in model.parameters()) / 1e6)
+    hours = sum(f.shape[0] for f in feats) / 360000
+    while state["epoch"] < config.epochs:
+        started = time.time()
+        loss = train_one_epoch(model, optimizer, config, feats, targets, state)
+        state["epoch"] += 1
+        state["hours_seen"] += hours
+        wer, cer = validate(model, vocab, dev_feats, dev_texts, config.max_frames) if dev_feats else (None, None)
+        state["history"].append({"epoch": state["epoch"], "loss": loss, "dev_wer": wer, "dev_cer": cer})
+        log.info("epoch %d loss %.3f dev WER %s CER %s (%.0f s, %.1f h seen)", state["epoch"], loss,
+                 wer, cer, time.time() - started, state["hours_seen"])
+        is_best = wer is None or state["best_wer"] is None or wer < state["best_wer"]
+        if is_best:
+            state["best_wer"] = wer
+            save_model(exp / "best.pt", model, vocab, FeatureConfig(), half=True,
+                       extra={"training": {"epoch": state["epoch"], "hours_seen": state["hours_seen"],
+                                           "dev_wer": wer, "dev_cer": cer, "train": list(config.train)}})
+        save_checkpoint(exp / "last.pt", model, optimizer, config, state)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Token vocabulary, text normalization, CTC decoding and forced alignment to word times."""

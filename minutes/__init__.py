@@ -1,0 +1,3 @@
+"""minutes: offline meeting transcription into timestamped minutes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,83 @@
+"""The offline pipeline: 16 kHz audio -> chunks cut on pauses -> BiLSTM-CTC -> decoded words with times -> Minutes."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from acoustic.checkpoint import load_model
+from acoustic.features import SAMPLE_RATE, LogMel, frames_to_seconds
+from lm.align import align_words
+from lm.decode import greedy_ids
+from minutes.model import Minutes, Segment, Word
+from minutes.segmenting import cut_points, split_on_pauses
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default" / "model.pt"
+DECODERS = ("greedy",)
+Hook = Callable[..., None]
+
+
+class SilentAudioError(ValueError):
+    """Audio with no signal at all (digital silence)."""
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    decoder: str = "greedy"
+    max_chunk_s: float = 30.0  # long audio is decoded in windows of at most this length, cut at pauses
+    pause_s: float = 0.5  # a gap between words at least this long starts a new segment
+    max_segment_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {self.decoder!r}; choose one of: {', '.join(DECODERS)}")
+        if not 5.0 <= self.max_chunk_s <= 120.0:
+            raise ValueError("max_chunk_s must be between 5 and 120 seconds")
+        if self.pause_s <= 0 or self.max_segment_s <= 0:
+            raise ValueError("pause_s and max_segment_s must be positive")
+
+
+class Transcriber:
+    """A loaded acoustic model and decoding options; `transcribe` turns audio into Minutes."""
+
+    def __init__(self, model_path: Path, options: TranscribeOptions) -> None:
+        self.model, self.vocab, self.feature_config, _ = load_model(model_path)
+        self.features = LogMel(self.feature_config)
+        self.options = options
+        self.name = model_path.parent.name if model_path.name == "model.pt" else model_path.stem
+        self.stride = self.model.dims.stack
+
+    @classmethod
+    def load(cls, model_path: str | Path | None = None, decoder: str = "greedy") -> "Transcriber":
+        path = Path(model_path or os.environ.get("MINUTES_MODEL") or DEFAULT_MODEL)
+        return cls(path, TranscribeOptions(decoder=decoder))
+
+    def transcribe(self, audio: np.ndarray, source: str = "", hook: Hook | None = None,
+                   date: str | None = None) -> Minutes:
+        """Float32 mono 16 kHz samples (n,) -> Minutes; `hook(step, completed=, total=)` reports progress."""
+        if audio.size == 0 or float(np.abs(audio).max()) < 1e-4:
+            raise SilentAudioError("audio is silent: nothing to transcribe")
+        cuts = cut_points(audio, int(self.options.max_chunk_s * SAMPLE_RATE))
+        words: list[Word] = []
+        for index, (begin, end) in enumerate(zip(cuts[:-1], cuts[1:])):
+            words.extend(self._decode_chunk(audio[begin:end], begin / SAMPLE_RATE))
+            if hook:
+                hook("transcribe", completed=index + 1, total=len(cuts) - 1)
+        segments = split_on_pauses(words, self.options.pause_s, self.options.max_segment_s)
+        return Minutes(source=source, duration=audio.size / SAMPLE_RATE, model=self.name,
+                       segments=tuple(segments), date=date)
+
+    @torch.inference_mode()
+    def _decode_chunk(self, chunk: np.ndarray, offset: float) -> list[Word]:
+        feats = self.features(torch.from_numpy(chunk)[None])  # (1, frames, n_mels)
+        log_probs, _ = self.model(feats, torch.tensor([feats.shape[1]]))
+        log_probs = log_probs[0]  # (T, vocab), T = frames / stride
+        text = self.vocab.decode(greedy_ids(log_probs, self.vocab.blank))
+        last = chunk.size / SAMPLE_RATE
+        return [Word(w.word, offset + min(frames_to_seconds(w.start_frame, self.stride), last),
+                     offset + min(frames_to_seconds(w.end_frame, self.stride), last), round(w.confidence, 4))
+                for w in align_words(log_probs, " ".join(text.split()), self.vocab)]

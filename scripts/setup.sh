@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Idempotent setup: Debian's ffmpeg and libportaudio2 when missing, a .venv with the pinned stack and
+# this package (editable) with its test extras. Fast when already done (a stamp tracks pyproject.toml).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+missing=()
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || missing+=(libportaudio2)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+stamp=.venv/.minutes-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+echo "setup: installing the Python stack into .venv (first time: about 3 minutes)"
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e ".[test]"
+echo "$want" > "$stamp"
