@@ -64,29 +64,68 @@ def _parse_row(manifest: Path, number: int, row: list[str], require_text: bool) 
 def _features_of(args: tuple[str, dict]) -> torch.Tensor:
     path, config = args
     torch.set_num_threads(1)
-    audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    wave = torch.from_numpy(audio.mean(axis=1))
-    if rate != SAMPLE_RATE:
-        import torchaudio.functional as F
-        wave = F.resample(wave, rate, SAMPLE_RATE)
+    wave = torch.from_numpy(_read_16k(Path(path)))
     return LogMel(FeatureConfig(**config))(wave[None])[0].half()
 
 
 def load_features(utterances: list[Utterance], config: FeatureConfig, cache_dir: Path | None,
                   workers: int = 2) -> list[torch.Tensor]:
-    """Log-mel (frames, n_mels) fp16 per utterance, computed once and cached under `cache_dir`."""
+    """Features (frames, dim) fp16 per utterance, computed once and cached under `cache_dir`."""
     key = hashlib.sha1(repr((asdict(config), [(str(u.path), u.duration) for u in utterances])).encode())
     cache = cache_dir / f"feats-{key.hexdigest()[:16]}.pt" if cache_dir else None
     if cache and cache.is_file():
         return torch.load(str(cache), weights_only=True)
-    from tqdm import tqdm
-    jobs = [(str(u.path), asdict(config)) for u in utterances]
-    with Pool(workers) as pool:
-        feats = list(tqdm(pool.imap(_features_of, jobs, chunksize=16), total=len(jobs), desc="features"))
+    if config.kind == "whisper-encoder":
+        feats = _encoder_features(utterances, threads=workers)
+    else:
+        from tqdm import tqdm
+        jobs = [(str(u.path), asdict(config)) for u in utterances]
+        with Pool(workers) as pool:
+            feats = list(tqdm(pool.imap(_features_of, jobs, chunksize=16), total=len(jobs), desc="features"))
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         torch.save(feats, str(cache))
     return feats
+
+
+def _encoder_features(utterances: list[Utterance], threads: int) -> list[torch.Tensor]:
+    """Whisper-encoder states per utterance. Utterances are packed into 30 s windows, each starting on an
+    encoder frame boundary and followed by 0.2 s of silence, so the encoder runs once per window."""
+    from tqdm import tqdm
+
+    from acoustic.encoder import SAMPLES_PER_FRAME, WINDOW_SAMPLES, WhisperEncoder
+
+    encoder, gap = WhisperEncoder(threads=threads), 10 * SAMPLES_PER_FRAME
+    feats: list[torch.Tensor] = [torch.empty(0)] * len(utterances)
+    packed: list[tuple[int, np.ndarray]] = []  # (utterance index, audio padded to whole frames + gap)
+
+    def flush() -> None:
+        states = encoder.encode([np.concatenate([audio for _, audio in packed])[:WINDOW_SAMPLES]])[0]
+        frame = 0
+        for index, audio in packed:
+            frames = audio.size // SAMPLES_PER_FRAME
+            feats[index] = states[frame: frame + frames - 10].half()  # drop the gap's 10 frames
+            frame += frames
+        packed.clear()
+
+    for index, utt in enumerate(tqdm(utterances, desc="encoder features")):
+        audio = _read_16k(utt.path)[:WINDOW_SAMPLES - gap]
+        audio = np.pad(audio, (0, -audio.size % SAMPLES_PER_FRAME + gap))
+        if packed and sum(a.size for _, a in packed) + audio.size - gap > WINDOW_SAMPLES:
+            flush()
+        packed.append((index, audio))
+    if packed:
+        flush()
+    return feats
+
+
+def _read_16k(path: Path) -> np.ndarray:
+    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        import torchaudio.functional as F
+        audio = F.resample(torch.from_numpy(audio), rate, SAMPLE_RATE).numpy()
+    return audio
 
 
 def make_batches(lengths: list[int], max_frames: int, rng: np.random.Generator | None) -> list[list[int]]:

@@ -13,16 +13,36 @@ SAMPLE_RATE = 16000
 HOP_LENGTH = 160  # 10 ms per feature frame
 
 
+FRONTENDS = ("logmel", "whisper-encoder")
+ENCODER_DIM = 384  # Whisper tiny.en encoder output size
+ENCODER_HOPS = 2  # the Whisper encoder emits one frame per two 10 ms hops
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
+    """The front end: 80-dim log-mel (10 ms frames) or frozen Whisper tiny.en encoder states (20 ms frames)."""
+
+    kind: str = "logmel"
     n_mels: int = 80
     n_fft: int = 400
     hop_length: int = HOP_LENGTH
     sample_rate: int = SAMPLE_RATE
 
     def __post_init__(self) -> None:
+        if self.kind not in FRONTENDS:
+            raise ValueError(f"unknown front end {self.kind!r}; choose one of: {', '.join(FRONTENDS)}")
         if self.sample_rate != SAMPLE_RATE or self.hop_length != HOP_LENGTH:
             raise ValueError(f"features must use sample_rate={SAMPLE_RATE} and hop_length={HOP_LENGTH}")
+
+    @property
+    def dim(self) -> int:
+        """Size of one feature frame."""
+        return ENCODER_DIM if self.kind == "whisper-encoder" else self.n_mels
+
+    @property
+    def frame_hops(self) -> int:
+        """Feature frames are this many HOP_LENGTH hops apart."""
+        return ENCODER_HOPS if self.kind == "whisper-encoder" else 1
 
 
 def frames_to_seconds(frames: float, stride: int = 1) -> float:

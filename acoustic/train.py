@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from acoustic.checkpoint import save_model
 from acoustic.data import collate, load_features, make_batches, read_manifest
-from acoustic.features import FeatureConfig, spec_augment
+from acoustic.features import FRONTENDS, FeatureConfig, spec_augment
 from acoustic.model import BiLSTMCTC, ModelDims
 from lm.decode import greedy_ids
 from lm.metrics import error_rates
@@ -45,12 +45,15 @@ class TrainConfig:
     threads: int = 2
     cache_dir: str | None = None
     spec_augment: bool = True
+    frontend: str = "logmel"
     dims: ModelDims = field(init=False)
+    features: FeatureConfig = field(init=False)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.max_frames < 100 or self.peak_lr <= 0:
             raise ValueError("epochs >= 1, max_frames >= 100 and peak_lr > 0 are required")
-        object.__setattr__(self, "dims", ModelDims(n_input=FeatureConfig().n_mels, n_vocab=len(CharVocab()),
+        object.__setattr__(self, "features", FeatureConfig(kind=self.frontend))
+        object.__setattr__(self, "dims", ModelDims(n_input=self.features.dim, n_vocab=len(CharVocab()),
                                                    stack=self.stack, hidden=self.hidden, layers=self.layers,
                                                    dropout=self.dropout))
 
@@ -67,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         p.add_argument(f"--{name.replace('_', '-')}", type=float, default=TrainConfig.__dataclass_fields__[name].default)
     p.add_argument("--cache-dir", help="where computed features are cached (default: EXP/cache)")
     p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false")
+    p.add_argument("--frontend", choices=FRONTENDS, default="logmel",
+                   help="log-mel features or frozen Whisper tiny.en encoder states (default: logmel)")
     args = vars(p.parse_args(argv))
     args["train"] = tuple(args["train"])
     args["cache_dir"] = args["cache_dir"] or str(Path(args["exp"]) / "cache")
@@ -128,7 +133,7 @@ def save_checkpoint(path: Path, model, optimizer, config: TrainConfig, state: di
     """Resumable training state (model, optimizer, progress, history), written atomically."""
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-                "config": {k: v for k, v in asdict(config).items() if k != "dims"}}, str(tmp))
+                "config": {k: v for k, v in asdict(config).items() if k not in ("dims", "features")}}, str(tmp))
     tmp.replace(path)
 
 
@@ -136,7 +141,7 @@ def load_data(config: TrainConfig, vocab: CharVocab):
     """Training features and targets (empty targets dropped), dev features and texts."""
     cache = Path(config.cache_dir) if config.cache_dir else None
     utts = [u for manifest in config.train for u in read_manifest(manifest)]
-    feats = load_features(utts, FeatureConfig(), cache)
+    feats = load_features(utts, config.features, cache, workers=config.threads)
     targets = [vocab.encode(vocab.clean(u.text)) for u in utts]
     keep = [i for i, t in enumerate(targets) if t and feats[i].shape[0] // config.stack >= 2 * len(t) + 1]
     log.info("train: %d utterances, %.2f h (%d dropped: empty or too long a text for the audio)",
@@ -144,7 +149,8 @@ def load_data(config: TrainConfig, vocab: CharVocab):
     dev_feats, dev_texts = [], []
     if config.dev:
         dev = read_manifest(config.dev)[: config.dev_limit]
-        dev_feats, dev_texts = load_features(dev, FeatureConfig(), cache), [u.text for u in dev]
+        dev_feats = load_features(dev, config.features, cache, workers=config.threads)
+        dev_texts = [u.text for u in dev]
     return [feats[i] for i in keep], [targets[i] for i in keep], dev_feats, dev_texts
 
 
@@ -186,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         estimate_cmvn(model, feats)
     log.info("model: %s, %.2fM parameters", config.dims, sum(p.numel() for p in model.parameters()) / 1e6)
-    hours = sum(f.shape[0] for f in feats) / 360000
+    hours = sum(f.shape[0] for f in feats) * config.features.frame_hops / 360000
     while state["epoch"] < config.epochs:
         started = time.time()
         loss = train_one_epoch(model, optimizer, config, feats, targets, state)
@@ -199,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         is_best = wer is None or state["best_wer"] is None or wer < state["best_wer"]
         if is_best:
             state["best_wer"] = wer
-            save_model(exp / "best.pt", model, vocab, FeatureConfig(), half=True,
+            save_model(exp / "best.pt", model, vocab, config.features, half=True,
                        extra={"training": {"epoch": state["epoch"], "hours_seen": state["hours_seen"],
                                            "dev_wer": wer, "dev_cer": cer, "train": list(config.train)}})
         save_checkpoint(exp / "last.pt", model, optimizer, config, state)

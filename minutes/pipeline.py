@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from acoustic.checkpoint import load_model
-from acoustic.features import SAMPLE_RATE, LogMel, frames_to_seconds
+from acoustic.features import SAMPLE_RATE, frames_to_seconds
+from acoustic.frontend import MAX_WINDOW_S, make_frontend
 from lm.align import align_words
 from lm.decode import greedy_ids
 from minutes.model import Minutes, Segment, Word
@@ -35,8 +36,8 @@ class TranscribeOptions:
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
             raise ValueError(f"unknown decoder {self.decoder!r}; choose one of: {', '.join(DECODERS)}")
-        if not 5.0 <= self.max_chunk_s <= 120.0:
-            raise ValueError("max_chunk_s must be between 5 and 120 seconds")
+        if not 5.0 <= self.max_chunk_s <= MAX_WINDOW_S:
+            raise ValueError(f"max_chunk_s must be between 5 and {MAX_WINDOW_S:.0f} seconds")
         if self.pause_s <= 0 or self.max_segment_s <= 0:
             raise ValueError("pause_s and max_segment_s must be positive")
 
@@ -45,11 +46,11 @@ class Transcriber:
     """A loaded acoustic model and decoding options; `transcribe` turns audio into Minutes."""
 
     def __init__(self, model_path: Path, options: TranscribeOptions) -> None:
-        self.model, self.vocab, self.feature_config, _ = load_model(model_path)
-        self.features = LogMel(self.feature_config)
+        self.model, self.vocab, feature_config, _ = load_model(model_path)
+        self.frontend = make_frontend(feature_config, threads=torch.get_num_threads())
         self.options = options
         self.name = model_path.parent.name if model_path.name == "model.pt" else model_path.stem
-        self.stride = self.model.dims.stack
+        self.stride = self.model.dims.stack * feature_config.frame_hops  # output frame = stride hops
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, decoder: str = "greedy") -> "Transcriber":
@@ -73,7 +74,7 @@ class Transcriber:
 
     @torch.inference_mode()
     def _decode_chunk(self, chunk: np.ndarray, offset: float) -> list[Word]:
-        feats = self.features(torch.from_numpy(chunk)[None])  # (1, frames, n_mels)
+        feats = self.frontend(chunk)[None]  # (1, frames, dim)
         log_probs, _ = self.model(feats, torch.tensor([feats.shape[1]]))
         log_probs = log_probs[0]  # (T, vocab), T = frames / stride
         text = self.vocab.decode(greedy_ids(log_probs, self.vocab.blank))

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Train the shipped default acoustic model on ../shared/data (speechocean762 train + LJSpeech).
-# The last 20 LJSpeech clips (LJ003-0079..0098) are held out: the bundled sample meeting uses them.
+# Train an acoustic model on ../shared/data: speechocean762 train + LJSpeech, dev = speechocean762 test
+# (first 400 utterances). The last 20 LJSpeech clips (LJ003-0079..0098) are held out: the bundled sample
+# meeting and the benchmark use them. Extra arguments go to `python -m acoustic.train`.
 # Resumable: rerun the same command after an interruption.
+#   EXP=exp/first_model EPOCHS=25 recipes/train_am.sh --threads 1
+#   EXP=exp/encoder EPOCHS=12 recipes/train_am.sh --frontend whisper-encoder --hidden 256 --layers 2 --stack 1
 set -euo pipefail
 DATA=${DATA:-../shared/data}
-EXP=${EXP:-exp/first_model}
+EXP=${EXP:?set EXP to the experiment folder}
 EPOCHS=${EPOCHS:-25}
 mkdir -p "$EXP"
 LJ_DIR=$(cd "$DATA/ljspeech" && pwd)
