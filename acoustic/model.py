@@ -38,8 +38,14 @@ class BiLSTMCTC(nn.Module):
         """Output frames for input frame counts (ceil division by the stacking factor)."""
         return (lengths + self.dims.stack - 1) // self.dims.stack
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """features (batch, frames, n_input), lengths (batch,) -> log-probs (batch, T, n_vocab), T lengths."""
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor,
+                exact: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (batch, frames, n_input), lengths (batch,) -> log-probs (batch, T, n_vocab), T lengths.
+
+        exact=True packs the batch so padding never reaches the backward LSTM direction; exact=False runs
+        over the padding, several times faster to train on CPU (packed backward is slow) and harmless for
+        length-bucketed batches.
+        """
         x = (features - self.feat_mean) / self.feat_std
         batch, frames, dim = x.shape
         pad = (-frames) % self.dims.stack
@@ -47,8 +53,11 @@ class BiLSTMCTC(nn.Module):
         # (batch, frames, dim) -> (batch, frames / stack, stack * dim): consecutive frames side by side
         x = x.reshape(batch, (frames + pad) // self.dims.stack, self.dims.stack * dim)
         out_lengths = self.output_lengths(lengths)
-        packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        hidden, _ = self.lstm(packed)
-        hidden, _ = nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
+        if exact and bool((out_lengths != x.shape[1]).any()):
+            packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
+            hidden, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True,
+                                                         total_length=x.shape[1])
+        else:
+            hidden, _ = self.lstm(x)
         logits = self.output(self.dropout(hidden))  # (batch, T, n_vocab)
         return logits.log_softmax(dim=-1), out_lengths

@@ -1,7 +1,7 @@
 """ASR benchmark: WER, CER and real-time factor of our model and its peers on the same dev sets.
 
     python -m bench.asr [--set NAME=MANIFEST ...] [--limit N] [--systems ours,pocketsphinx,whisper-tiny.en]
-                        [--model PATH] [--json OUT]
+                        [--model PATH ...] [--json OUT]
 
 Prints a Markdown table (plus decoding settings, machine, date and the exact command) for bench/RESULTS.md.
 All systems are scored with one normalizer (lm.vocab.normalize via lm.metrics.error_rates) and run with at most
@@ -152,7 +152,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="dev set to score (repeatable); default: so762-test and ljspeech-heldout")
     parser.add_argument("--limit", type=int, help="score only the first N utterances of each set")
     parser.add_argument("--systems", type=parse_systems, default=list(SYSTEMS), help=f"default: {','.join(SYSTEMS)}")
-    parser.add_argument("--model", help="our model checkpoint (default: the shipped default model)")
+    parser.add_argument("--model", action="append", help="our model checkpoint, repeatable to compare several "
+                        "in one run (default: the shipped default model)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also save the raw numbers as JSON")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
@@ -168,13 +169,14 @@ def main(argv: list[str] | None = None) -> None:
         sets = load_sets(args.sets, args.limit)
     except ManifestError as error:
         sys.exit(f"bench.asr: {error}")
-    loaded = {key: load_system(key, args.model) for key in args.systems}
+    specs = [(key, path) for key in args.systems for path in (args.model or [None] if key == "ours" else [None])]
+    loaded = [(key, *load_system(key, path)) for key, path in specs]
     rows = [
         run_set(system, set_name, utterances) if system else Row(set_name, key, skipped=reason)
         for set_name, utterances in sets.items()
-        for key, (system, reason) in loaded.items()
+        for key, system, reason in loaded
     ]
-    settings = {system.name: system.settings for system, _ in loaded.values() if system}
+    settings = {system.name: system.settings for _, system, _ in loaded if system}
     date = datetime.now().astimezone().isoformat(timespec="minutes")
     command = shlex.join(["python", "-m", "bench.asr", *argv])
     print(markdown(rows, settings, f"Machine: {machine()}; date: {date}; command: `{command}`"))
