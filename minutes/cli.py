@@ -5,14 +5,17 @@ import argparse
 import datetime as dt
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 from tqdm import tqdm
 
+from lm.beam import BeamOptions
 from minutes import __version__
 from minutes.audio import AudioError, load_audio
 from minutes.files import Job, check_writable, discover, write_atomic
+from minutes.pipeline import DECODERS, DEFAULT_BEAM, DEFAULT_HOTWORD_BONUS, SilentAudioError, Transcriber
 from minutes.writers import DEFAULT_FORMATS, WRITERS
 
 FORMATS = tuple(WRITERS)
@@ -38,7 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-f", "--formats", type=parse_formats, default=DEFAULT_FORMATS,
                    help=f"comma-separated: {','.join(FORMATS)} or all (default: md)")
     t.add_argument("--model", type=Path, help="acoustic model file (default: the shipped model)")
-    t.add_argument("--decoder", choices=("greedy",), default="greedy", help="decoding method (default: greedy)")
+    t.add_argument("--decoder", choices=DECODERS, default="beam",
+                   help="beam: CTC prefix beam search with the RNN language model (default); greedy: best path")
+    t.add_argument("--lm", type=Path, help="character language model file (default: the shipped LM)")
+    t.add_argument("--beam", type=int, default=DEFAULT_BEAM.beam, help=f"beam width 1..256 (default {DEFAULT_BEAM.beam})")
+    t.add_argument("--lm-weight", type=float, default=DEFAULT_BEAM.lm_weight,
+                   help=f"language model weight 0..5 (default {DEFAULT_BEAM.lm_weight})")
+    t.add_argument("--word-bonus", type=float, default=DEFAULT_BEAM.word_bonus,
+                   help=f"score added per word -10..10 (default {DEFAULT_BEAM.word_bonus})")
+    t.add_argument("--hotwords", default="", help='comma-separated words and names to favour, e.g. "Kowalski,Kubernetes"')
+    t.add_argument("--hotwords-file", type=Path, help="a file of hotwords, one per line (# starts a comment)")
+    t.add_argument("--hotword-bonus", type=float, default=DEFAULT_HOTWORD_BONUS,
+                   help=f"log-score bonus of a hotword (default {DEFAULT_HOTWORD_BONUS})")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
     return parser
@@ -51,15 +65,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def transcribe_command(args: argparse.Namespace) -> int:
     from acoustic.checkpoint import CheckpointError
-    from minutes.pipeline import Transcriber
 
     problem = check_writable(args.output_dir)
     if problem:
         print(f"minutes: error: {problem}", file=sys.stderr)
         return 2
     try:
-        transcriber = Transcriber.load(args.model, decoder=args.decoder)
-    except (CheckpointError, ValueError) as error:
+        transcriber = Transcriber.load(args.model, decoder=args.decoder, lm_path=args.lm, beam=beam_options(args),
+                                       hotwords=read_hotwords(args))
+    except (CheckpointError, ValueError, OSError) as error:
         print(f"minutes: error: {error}", file=sys.stderr)
         return 2
     jobs, failures = discover(args.inputs, args.output_dir)
@@ -81,9 +95,21 @@ def transcribe_command(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def beam_options(args: argparse.Namespace) -> BeamOptions:
+    return replace(DEFAULT_BEAM, beam=args.beam, lm_weight=args.lm_weight, word_bonus=args.word_bonus)
+
+
+def read_hotwords(args: argparse.Namespace) -> dict[str, float]:
+    """--hotwords and --hotwords-file -> {word: bonus}; raises OSError for an unreadable file."""
+    words = [w.strip() for w in args.hotwords.split(",")]
+    if args.hotwords_file:
+        lines = args.hotwords_file.read_text(encoding="utf-8").splitlines()
+        words += [line.split("#", 1)[0].strip() for line in lines]
+    return {word: args.hotword_bonus for word in words if word}
+
+
 def run_job(job: Job, transcriber, args: argparse.Namespace, label: str) -> str | None:
     """Transcribe one input and write every format; returns None on success, else a one-line reason."""
-    from minutes.pipeline import SilentAudioError
 
     try:
         audio = load_audio(job.source)

@@ -13,12 +13,19 @@ from acoustic.checkpoint import load_model
 from acoustic.features import SAMPLE_RATE, frames_to_seconds
 from acoustic.frontend import MAX_WINDOW_S, make_frontend
 from lm.align import align_words
+from lm.beam import BeamOptions, beam_search
 from lm.decode import greedy_ids
-from minutes.model import Minutes, Segment, Word
+from lm.rnnlm import load_lm
+from minutes.model import Minutes, Word
 from minutes.segmenting import cut_points, split_on_pauses
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default" / "model.pt"
-DECODERS = ("greedy",)
+MODELS = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = MODELS / "default" / "model.pt"
+DEFAULT_LM = MODELS / "lm" / "model.pt"
+DECODERS = ("beam", "greedy")
+# Beam defaults tuned on a dev slice (see bench/RESULTS.md, "LM weight and word bonus").
+DEFAULT_BEAM = BeamOptions(beam=16, lm_weight=0.5, word_bonus=1.0)
+DEFAULT_HOTWORD_BONUS = 5.0
 Hook = Callable[..., None]
 
 
@@ -28,7 +35,9 @@ class SilentAudioError(ValueError):
 
 @dataclass(frozen=True)
 class TranscribeOptions:
-    decoder: str = "greedy"
+    decoder: str = "beam"
+    beam: BeamOptions = DEFAULT_BEAM
+    hotwords: tuple[tuple[str, float], ...] = ()  # (word, log-domain bonus)
     max_chunk_s: float = 30.0  # long audio is decoded in windows of at most this length, cut at pauses
     pause_s: float = 0.5  # a gap between words at least this long starts a new segment
     max_segment_s: float = 20.0
@@ -36,6 +45,8 @@ class TranscribeOptions:
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
             raise ValueError(f"unknown decoder {self.decoder!r}; choose one of: {', '.join(DECODERS)}")
+        if self.hotwords and self.decoder != "beam":
+            raise ValueError("hotwords need the beam decoder (--decoder beam)")
         if not 5.0 <= self.max_chunk_s <= MAX_WINDOW_S:
             raise ValueError(f"max_chunk_s must be between 5 and {MAX_WINDOW_S:.0f} seconds")
         if self.pause_s <= 0 or self.max_segment_s <= 0:
@@ -43,19 +54,24 @@ class TranscribeOptions:
 
 
 class Transcriber:
-    """A loaded acoustic model and decoding options; `transcribe` turns audio into Minutes."""
+    """A loaded acoustic model (and LM for beam decoding) with options; `transcribe` turns audio into Minutes."""
 
-    def __init__(self, model_path: Path, options: TranscribeOptions) -> None:
+    def __init__(self, model_path: Path, options: TranscribeOptions, lm_path: Path | None = None) -> None:
         self.model, self.vocab, feature_config, _ = load_model(model_path)
         self.frontend = make_frontend(feature_config, threads=torch.get_num_threads())
         self.options = options
+        self.lm = load_lm(lm_path)[0] if options.decoder == "beam" and lm_path else None
         self.name = model_path.parent.name if model_path.name == "model.pt" else model_path.stem
         self.stride = self.model.dims.stack * feature_config.frame_hops  # output frame = stride hops
 
     @classmethod
-    def load(cls, model_path: str | Path | None = None, decoder: str = "greedy") -> "Transcriber":
+    def load(cls, model_path: str | Path | None = None, decoder: str = "beam", lm_path: str | Path | None = None,
+             beam: BeamOptions | None = None, hotwords: dict[str, float] | None = None) -> "Transcriber":
+        """The shipped (or given) acoustic model; beam decoding uses the shipped LM unless `lm_path` is given."""
         path = Path(model_path or os.environ.get("MINUTES_MODEL") or DEFAULT_MODEL)
-        return cls(path, TranscribeOptions(decoder=decoder))
+        options = TranscribeOptions(decoder=decoder, beam=beam or DEFAULT_BEAM,
+                                    hotwords=tuple((hotwords or {}).items()))
+        return cls(path, options, Path(lm_path) if lm_path else DEFAULT_LM)
 
     def transcribe(self, audio: np.ndarray, source: str = "", hook: Hook | None = None,
                    date: str | None = None) -> Minutes:
@@ -72,13 +88,24 @@ class Transcriber:
         return Minutes(source=source, duration=audio.size / SAMPLE_RATE, model=self.name,
                        segments=tuple(segments), date=date)
 
-    @torch.inference_mode()
+    def emissions(self, chunk: np.ndarray) -> torch.Tensor:
+        """Log-probs (T, vocab) of one chunk of at most max_chunk_s seconds."""
+        with torch.inference_mode():
+            feats = self.frontend(chunk)[None]  # (1, frames, dim)
+            return self.model(feats, torch.tensor([feats.shape[1]]))[0][0]
+
+    def decode(self, log_probs: torch.Tensor) -> str:
+        """Text of one chunk's log-probs (T, vocab) with the configured decoder."""
+        if self.options.decoder == "greedy":
+            return self.vocab.decode(greedy_ids(log_probs, self.vocab.blank))
+        with torch.inference_mode():
+            return beam_search(log_probs, self.vocab, self.lm, self.options.beam,
+                               dict(self.options.hotwords))[0].text
+
     def _decode_chunk(self, chunk: np.ndarray, offset: float) -> list[Word]:
-        feats = self.frontend(chunk)[None]  # (1, frames, dim)
-        log_probs, _ = self.model(feats, torch.tensor([feats.shape[1]]))
-        log_probs = log_probs[0]  # (T, vocab), T = frames / stride
-        text = self.vocab.decode(greedy_ids(log_probs, self.vocab.blank))
+        log_probs = self.emissions(chunk)
+        text = " ".join(self.decode(log_probs).split())
         last = chunk.size / SAMPLE_RATE
         return [Word(w.word, offset + min(frames_to_seconds(w.start_frame, self.stride), last),
                      offset + min(frames_to_seconds(w.end_frame, self.stride), last), round(w.confidence, 4))
-                for w in align_words(log_probs, " ".join(text.split()), self.vocab)]
+                for w in align_words(log_probs, text, self.vocab)]

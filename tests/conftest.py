@@ -11,6 +11,7 @@ import torch
 from acoustic.checkpoint import save_model
 from acoustic.features import FeatureConfig, SAMPLE_RATE
 from acoustic.model import BiLSTMCTC, ModelDims
+from lm.rnnlm import CharRNNLM, LMDims, save_lm
 from lm.vocab import CharVocab
 
 # Tests use tiny models: one intra-op thread is faster than two and avoids oversubscription.
@@ -24,7 +25,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = BiLSTMCTC(ModelDims(hidden=16, layers=1))
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
     save_model(path, model, CharVocab(), FeatureConfig())
+    save_lm(path.with_name("lm.pt"), CharRNNLM(LMDims(embed=8, hidden=16)))  # tiny_lm(): beside the model
     return path
+
+
+def tiny_lm(model_path: Path) -> Path:
+    """The tiny random language model written beside `tiny_model`."""
+    return model_path.with_name("lm.pt")
 
 
 def make_speech_like(seconds: float = 3.0, seed: int = 0) -> np.ndarray:

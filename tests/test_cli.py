@@ -14,6 +14,7 @@ import soundfile as sf
 import torch
 
 from minutes.cli import FORMATS, main
+from tests.conftest import tiny_lm
 
 ALL_FORMATS = ("md", "srt", "vtt", "json", "txt", "rttm", "ctm", "stm")
 
@@ -29,7 +30,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def transcribe(capsys: pytest.CaptureFixture[str], model: Path, out: Path, *args: str) -> tuple[int, str, str]:
-    return run(capsys, "transcribe", *args, "-o", str(out), "--model", str(model), "--quiet")
+    return run(capsys, "transcribe", *args, "-o", str(out), "--model", str(model), "--lm", str(tiny_lm(model)),
+               "--quiet")
 
 
 def error_lines(err: str) -> list[str]:
@@ -327,7 +329,7 @@ def test_python_dash_m_minutes(tiny_model, speech_like_wav, tmp_path) -> None:
     missing = tmp_path / "missing.wav"
     result = subprocess.run(
         [sys.executable, "-m", "minutes", "transcribe", str(speech_like_wav), str(missing), "-o", str(out),
-         "-f", "md,vtt", "--model", str(tiny_model), "--quiet"],
+         "-f", "md,vtt", "--model", str(tiny_model), "--lm", str(tiny_lm(tiny_model)), "--quiet"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )
     assert result.returncode == 1, result.stderr
@@ -346,10 +348,29 @@ def test_inputs_whose_outputs_collide_are_reported_not_overwritten(tmp_path, tin
         (tmp_path / folder).mkdir()
         sf.write(tmp_path / folder / "x.wav", make_speech_like(1.0), 16000)
     out = tmp_path / "out"
-    code = main(["transcribe", str(tmp_path / "a" / "x.wav"), str(tmp_path / "b" / "x.wav"),
-                 "-o", str(out), "--model", str(tiny_model), "--quiet"])
-    err = capsys.readouterr().err
+    code, _, err = transcribe(capsys, tiny_model, out, str(tmp_path / "a" / "x.wav"), str(tmp_path / "b" / "x.wav"))
     assert code == 1
     assert f"minutes: error: {tmp_path / 'b' / 'x.wav'}: outputs would overwrite those of {tmp_path / 'a' / 'x.wav'}" in err
     assert "1 done, 1 failed" in err
     assert (out / "x.md").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--beam", "0"], "beam must be in the range 1..256"),
+    (["--lm-weight", "9"], "lm_weight must be in the range 0.0..5.0"),
+    (["--hotwords", "Kowalski", "--decoder", "greedy"], "hotwords need the beam decoder"),
+    (["--hotwords-file", "missing-hotwords.txt"], "No such file"),
+])
+def test_bad_decoding_options_exit_2(capsys, tiny_model, speech_like_wav, tmp_path, args, message) -> None:
+    code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(speech_like_wav), *args)
+    assert code == 2
+    assert len(error_lines(err)) == 1 and message in err and "Traceback" not in err
+
+
+def test_greedy_and_hotword_file_runs(capsys, tiny_model, speech_like_wav, tmp_path) -> None:
+    words = tmp_path / "hotwords.txt"
+    words.write_text("# names\nKowalski\nKubernetes  # the tool\n", encoding="utf-8")
+    for extra in (["--decoder", "greedy"], ["--hotwords-file", str(words), "--hotwords", "Anna", "--beam", "4"]):
+        code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(speech_like_wav), *extra)
+        assert code == 0, err
+        assert (tmp_path / "out" / "speech.md").is_file()
