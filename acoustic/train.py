@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p = argparse.ArgumentParser(prog="python -m acoustic.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", nargs="+", required=True, help="training manifest TSVs (path text speaker duration)")
-    p.add_argument("--dev", help="dev manifest for WER/CER each epoch and best.pt selection")
+    p.add_argument("--dev", help="dev manifest for WER/CER each epoch and best.pt selection (lowest CER)")
     p.add_argument("--exp", required=True, help="experiment folder: last.pt, best.pt, model.pt, train.log")
     for name in ("epochs", "max_frames", "warmup_steps", "dev_limit", "seed", "hidden", "layers", "stack", "threads"):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=TrainConfig.__dataclass_fields__[name].default)
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     feats, targets, dev_feats, dev_texts = load_data(config, vocab)
     model = BiLSTMCTC(config.dims)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.peak_lr, weight_decay=1e-2)
-    state = {"epoch": 0, "step": 0, "best_wer": None, "history": [], "hours_seen": 0.0}
+    state = {"epoch": 0, "step": 0, "best_cer": None, "history": [], "hours_seen": 0.0}
     if (exp / "last.pt").is_file():
         resumed = torch.load(str(exp / "last.pt"), weights_only=True)
         model.load_state_dict(resumed["model"])
@@ -202,9 +202,10 @@ def main(argv: list[str] | None = None) -> None:
         state["history"].append({"epoch": state["epoch"], "loss": loss, "dev_wer": wer, "dev_cer": cer})
         log.info("epoch %d loss %.3f dev WER %s CER %s (%.0f s, %.1f h seen)", state["epoch"], loss,
                  wer, cer, time.time() - started, state["hours_seen"])
-        is_best = wer is None or state["best_wer"] is None or wer < state["best_wer"]
+        # Select on CER: a young character model's WER sits near or above 1 while its CER already falls.
+        is_best = cer is None or state.get("best_cer") is None or cer < state["best_cer"]
         if is_best:
-            state["best_wer"] = wer
+            state["best_cer"] = cer
             save_model(exp / "best.pt", model, vocab, config.features, half=True,
                        extra={"training": {"epoch": state["epoch"], "hours_seen": state["hours_seen"],
                                            "dev_wer": wer, "dev_cer": cer, "train": list(config.train)}})

@@ -1,6 +1,6 @@
 """ASR benchmark: WER, CER and real-time factor of our model and its peers on the same dev sets.
 
-    python -m bench.asr [--set NAME=MANIFEST ...] [--limit N] [--systems ours,pocketsphinx,whisper-tiny.en]
+    python -m bench.asr [--set NAME=MANIFEST ...] [--limit N] [--systems ours,ours-greedy,pocketsphinx,whisper-tiny.en]
                         [--model PATH ...] [--json OUT]
 
 Prints a Markdown table (plus decoding settings, machine, date and the exact command) for bench/RESULTS.md.
@@ -29,25 +29,26 @@ from tqdm import tqdm
 from acoustic.data import ManifestError, Utterance, read_manifest
 from acoustic.features import SAMPLE_RATE
 from bench.peers import THREADS, PocketSphinx, WhisperTiny
+from bench.sets import DEFAULT_SETS, SETS, spread
 from lm.metrics import error_rates
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PEERS = {"pocketsphinx": PocketSphinx, "whisper-tiny.en": WhisperTiny}
-SYSTEMS = ("ours", *PEERS)
+SYSTEMS = ("ours", "ours-greedy", *PEERS)
 WARM_UP = np.random.default_rng(0).normal(0.0, 0.05, SAMPLE_RATE).astype(np.float32)  # 1 s, untimed
-LJ_HELDOUT = 20  # the last clips of the LJSpeech manifest (LJ003-0079..LJ003-0098), never trained on
 
 
 class Ours:
-    """Our BiLSTM-CTC model through the shipped pipeline."""
+    """Our BiLSTM-CTC model through the shipped pipeline, with beam+LM or greedy decoding."""
 
-    settings = f"minutes.pipeline.Transcriber, greedy CTC decoding, torch {THREADS} threads"
-
-    def __init__(self, model_path: str | None) -> None:
+    def __init__(self, model_path: str | None, decoder: str, lm_path: str | None) -> None:
         from minutes.pipeline import Transcriber
 
-        self._transcriber = Transcriber.load(model_path, decoder="greedy")
-        self.name = f"ours ({self._transcriber.name})"
+        self._transcriber = Transcriber.load(model_path, decoder=decoder, lm_path=lm_path)
+        self.name = f"ours ({self._transcriber.name}, {decoder})"
+        beam = self._transcriber.options.beam
+        self.settings = (f"minutes.pipeline.Transcriber, {decoder} decoding"
+                         + (f" (beam {beam.beam}, LM weight {beam.lm_weight}, word bonus {beam.word_bonus})"
+                            if decoder == "beam" else "") + f", torch {THREADS} threads")
 
     def transcribe(self, audio: np.ndarray) -> str:
         return self._transcriber.transcribe(audio).text
@@ -66,10 +67,13 @@ class Row:
     skipped: str = ""
 
 
-def load_system(key: str, model_path: str | None) -> tuple[object | None, str]:
+def load_system(key: str, model_path: str | None, lm_path: str | None) -> tuple[object | None, str]:
     """The loaded, warmed-up system and "", or None and a one-line reason it cannot run."""
     try:
-        system = Ours(model_path) if key == "ours" else PEERS[key]()
+        if key.startswith("ours"):
+            system = Ours(model_path, "greedy" if key == "ours-greedy" else "beam", lm_path)
+        else:
+            system = PEERS[key]()
         system.transcribe(WARM_UP)
     except Exception as error:  # any import, weights or model failure means "skip", not "crash"
         reason = f"{type(error).__name__}: {error}".splitlines()[0]
@@ -97,15 +101,10 @@ def run_set(system, set_name: str, utterances: list[Utterance]) -> Row:
     return Row(set_name, system.name, len(utterances), audio_seconds, busy, wer, cer, busy / max(audio_seconds, 1e-9))
 
 
-def load_sets(specs: list[tuple[str, Path]], limit: int | None) -> dict[str, list[Utterance]]:
-    if specs:
-        sets = {name: read_manifest(manifest) for name, manifest in specs}
-    else:
-        sets = {
-            "so762-test": read_manifest(DATA / "speechocean762" / "manifest_test.tsv"),
-            "ljspeech-heldout": read_manifest(DATA / "ljspeech" / "manifest.tsv")[-LJ_HELDOUT:],
-        }
-    return {name: utterances[:limit] for name, utterances in sets.items()}
+def load_sets(specs: list[tuple[str, Path | None]], limit: int | None) -> dict[str, list[Utterance]]:
+    """NAME=MANIFEST specs, or named sets from bench.sets (NAME alone); `limit` keeps an evenly spaced subset."""
+    specs = specs or [(name, None) for name in DEFAULT_SETS]
+    return {name: spread(read_manifest(manifest) if manifest else SETS[name](), limit) for name, manifest in specs}
 
 
 def machine() -> str:
@@ -131,11 +130,11 @@ def markdown(rows: list[Row], settings: dict[str, str], footer: str) -> str:
     return "\n".join(lines)
 
 
-def parse_set(spec: str) -> tuple[str, Path]:
+def parse_set(spec: str) -> tuple[str, Path | None]:
     name, _, manifest = spec.partition("=")
-    if not name or not manifest:
-        raise argparse.ArgumentTypeError(f"expected NAME=MANIFEST, got {spec!r}")
-    return name, Path(manifest)
+    if not name or (not manifest and name not in SETS):
+        raise argparse.ArgumentTypeError(f"expected NAME=MANIFEST or one of {', '.join(SETS)}; got {spec!r}")
+    return name, Path(manifest) if manifest else None
 
 
 def parse_systems(spec: str) -> list[str]:
@@ -149,11 +148,13 @@ def parse_systems(spec: str) -> list[str]:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.asr", description=__doc__.splitlines()[0])
     parser.add_argument("--set", dest="sets", type=parse_set, action="append", default=[], metavar="NAME=MANIFEST",
-                        help="dev set to score (repeatable); default: so762-test and ljspeech-heldout")
-    parser.add_argument("--limit", type=int, help="score only the first N utterances of each set")
+                        help=f"set to score (repeatable): NAME=MANIFEST or one of {', '.join(SETS)}; "
+                        f"default: {' '.join(DEFAULT_SETS)}")
+    parser.add_argument("--limit", type=int, help="score N utterances evenly spaced through each set")
     parser.add_argument("--systems", type=parse_systems, default=list(SYSTEMS), help=f"default: {','.join(SYSTEMS)}")
     parser.add_argument("--model", action="append", help="our model checkpoint, repeatable to compare several "
                         "in one run (default: the shipped default model)")
+    parser.add_argument("--lm", help="language model for beam decoding (default: the shipped LM)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also save the raw numbers as JSON")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
@@ -169,8 +170,9 @@ def main(argv: list[str] | None = None) -> None:
         sets = load_sets(args.sets, args.limit)
     except ManifestError as error:
         sys.exit(f"bench.asr: {error}")
-    specs = [(key, path) for key in args.systems for path in (args.model or [None] if key == "ours" else [None])]
-    loaded = [(key, *load_system(key, path)) for key, path in specs]
+    models = args.model or [None]
+    specs = [(key, path) for key in args.systems for path in (models if key.startswith("ours") else [None])]
+    loaded = [(key, *load_system(key, path, args.lm)) for key, path in specs]
     rows = [
         run_set(system, set_name, utterances) if system else Row(set_name, key, skipped=reason)
         for set_name, utterances in sets.items()

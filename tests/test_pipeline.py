@@ -1,0 +1,61 @@
+"""The offline pipeline: chunking on pauses, segmentation, decoders and option validation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lm.beam import BeamOptions
+from minutes.model import Word
+from minutes.pipeline import SilentAudioError, Transcriber, TranscribeOptions
+from minutes.segmenting import cut_points, split_on_pauses
+from tests.conftest import make_speech_like, tiny_lm
+
+
+def test_cut_points_fall_in_pauses():
+    rng = np.random.default_rng(0)
+    audio = np.concatenate([0.3 * rng.standard_normal(16000 * 7), np.zeros(8000),  # a pause at 7.0-7.5 s
+                            0.3 * rng.standard_normal(16000 * 7)]).astype(np.float32)
+    cuts = cut_points(audio, 10 * 16000)
+    assert cuts[0] == 0 and cuts[-1] == audio.size and len(cuts) == 3
+    assert 7.0 * 16000 <= cuts[1] <= 7.5 * 16000
+    assert all(b - a <= 10 * 16000 for a, b in zip(cuts[:-1], cuts[1:]))
+
+
+def test_split_on_pauses_and_length():
+    words = [Word("a", 0.0, 0.3, 0.9), Word("b", 0.4, 0.6, 0.9), Word("c", 1.5, 1.8, 0.9),
+             Word("d", 1.9, 25.0, 0.9)]
+    segments = split_on_pauses(words, pause_s=0.5, max_segment_s=20.0)
+    assert [s.text for s in segments] == ["a b", "c", "d"]
+    assert (segments[0].start, segments[0].end) == (0.0, 0.6)
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_long_audio_is_chunked_with_monotonic_times(tiny_model, decoder):
+    transcriber = Transcriber.load(tiny_model, decoder=decoder, lm_path=tiny_lm(tiny_model),
+                                   beam=BeamOptions(beam=4))
+    audio = make_speech_like(41.0)
+    ticks = []
+    minutes = transcriber.transcribe(audio, source="long.wav",
+                                     hook=lambda step, completed, total: ticks.append((completed, total)))
+    assert ticks == [(1, 2), (2, 2)]
+    assert minutes.duration == pytest.approx(41.0)
+    words = [w for s in minutes.segments for w in s.words]
+    assert [w.start for w in words] == sorted(w.start for w in words)
+    assert all(0 <= w.start <= w.end <= 41.0 for w in words)
+
+
+def test_silence_is_refused(tiny_model):
+    transcriber = Transcriber.load(tiny_model, decoder="greedy")
+    with pytest.raises(SilentAudioError, match="silent"):
+        transcriber.transcribe(np.zeros(16000, np.float32))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"decoder": "viterbi"}, "choose one of: beam, greedy"),
+    ({"max_chunk_s": 60.0}, "between 5 and 30"),
+    ({"decoder": "greedy", "hotwords": (("anna", 5.0),)}, "hotwords need the beam decoder"),
+    ({"pause_s": 0.0}, "positive"),
+])
+def test_option_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TranscribeOptions(**kwargs)
