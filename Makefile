@@ -16,4 +16,4 @@ test: setup
 
 bench: setup
 	@.venv/bin/pip install -q -e ".[bench]"
-	@.venv/bin/python -m bench.asr
+	@.venv/bin/python -m bench.asr --limit 400 --model models/default/model.pt --model models/logmel/model.pt

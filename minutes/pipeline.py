@@ -24,7 +24,7 @@ DEFAULT_MODEL = MODELS / "default" / "model.pt"
 DEFAULT_LM = MODELS / "lm" / "model.pt"
 DECODERS = ("beam", "greedy")
 # Beam defaults tuned on a dev slice (see bench/RESULTS.md, "LM weight and word bonus").
-DEFAULT_BEAM = BeamOptions(beam=16, lm_weight=0.5, word_bonus=1.0)
+DEFAULT_BEAM = BeamOptions(beam=16, lm_weight=2.0, word_bonus=3.0)
 DEFAULT_HOTWORD_BONUS = 5.0
 Hook = Callable[..., None]
 
@@ -57,11 +57,11 @@ class Transcriber:
     """A loaded acoustic model (and LM for beam decoding) with options; `transcribe` turns audio into Minutes."""
 
     def __init__(self, model_path: Path, options: TranscribeOptions, lm_path: Path | None = None) -> None:
-        self.model, self.vocab, feature_config, _ = load_model(model_path)
+        self.model, self.vocab, feature_config, checkpoint = load_model(model_path)
         self.frontend = make_frontend(feature_config, threads=torch.get_num_threads())
         self.options = options
         self.lm = load_lm(lm_path)[0] if options.decoder == "beam" and lm_path else None
-        self.name = model_path.parent.name if model_path.name == "model.pt" else model_path.stem
+        self.name = str(checkpoint.get("name") or model_path.stem)
         self.stride = self.model.dims.stack * feature_config.frame_hops  # output frame = stride hops
 
     @classmethod

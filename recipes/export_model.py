@@ -1,12 +1,11 @@
 """Copy an experiment's best checkpoint into models/NAME/model.pt and print its training history as
 Markdown for the model card.
 
-    python recipes/export_model.py exp/encoder models/default
+    python recipes/export_model.py exp/encoder models/default --name minutes-bilstm-whisperenc-v1
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import torch
@@ -26,10 +25,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exp", type=Path)
     parser.add_argument("dest", type=Path)
+    parser.add_argument("--name", required=True, help="model name shown in the minutes' header")
     args = parser.parse_args()
     args.dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.exp / "best.pt", args.dest / "model.pt")
-    best = torch.load(str(args.dest / "model.pt"), weights_only=True)
+    best = torch.load(str(args.exp / "best.pt"), weights_only=True)
+    torch.save({**best, "name": args.name}, str(args.dest / "model.pt"))
     print(f"exported {args.exp / 'best.pt'} -> {args.dest / 'model.pt'}: {best['dims']}, front end "
           f"{best['features']['kind']}, best epoch {best['training']['epoch']}\n")
     print(history_table(args.exp / "last.pt"))
