@@ -22,6 +22,10 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 echo "setup: installing the Python stack into .venv (first time: about 3 minutes)"
-.venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e ".[test]"
+# pip's own output goes to a log, shown only when the install fails
+if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e ".[test]"; } > .venv/install.log 2>&1; then
+  cat .venv/install.log >&2
+  echo "setup: installing the Python stack failed (log above, also in .venv/install.log)" >&2
+  exit 1
+fi
 echo "$want" > "$stamp"
