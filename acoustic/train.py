@@ -20,6 +20,7 @@ from acoustic.data import collate, load_features, make_batches, read_manifest
 from acoustic.features import FRONTENDS, FeatureConfig, spec_augment
 from acoustic.model import BiLSTMCTC, ModelDims
 from lm.decode import greedy_ids
+from lm.logs import setup_logging
 from lm.metrics import error_rates
 from lm.vocab import CharVocab
 
@@ -160,22 +161,11 @@ def estimate_cmvn(model: BiLSTMCTC, feats: list[torch.Tensor]) -> None:
     model.feat_std.copy_(frames.std(dim=0).clamp(min=1e-3))
 
 
-def setup_logging(path: Path) -> None:
-    """Log to stderr and to the experiment's train.log (appending across resumed runs)."""
-    for handler in log.handlers:
-        handler.close()
-    log.handlers.clear()
-    log.setLevel(logging.INFO)
-    for handler in (logging.StreamHandler(), logging.FileHandler(path)):
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(handler)
-
-
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
     exp = Path(config.exp)
     exp.mkdir(parents=True, exist_ok=True)
-    setup_logging(exp / "train.log")
+    setup_logging(log, exp / "train.log")
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     vocab = CharVocab()

@@ -22,6 +22,7 @@ from typing import Iterator
 import torch
 from tqdm import tqdm
 
+from lm.logs import setup_logging
 from lm.rnnlm import CELLS, CharRNNLM, LMDims, State, save_lm
 from lm.vocab import CharVocab
 
@@ -235,22 +236,11 @@ def train_steps(model: CharRNNLM, optimizer, config: TrainLMConfig, rows: torch.
             evaluate_and_save(model, optimizer, config, heldout, state, carry, running)
 
 
-def setup_logging(path: Path) -> None:
-    """Log to stderr and to the experiment's train.log (appending across resumed runs)."""
-    for handler in log.handlers:
-        handler.close()
-    log.handlers.clear()
-    log.setLevel(logging.INFO)
-    for handler in (logging.StreamHandler(), logging.FileHandler(path)):
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(handler)
-
-
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
     exp = Path(config.exp)
     exp.mkdir(parents=True, exist_ok=True)
-    setup_logging(exp / "train.log")
+    setup_logging(log, exp / "train.log")
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     train, heldout = load_corpus(config, CharVocab())
