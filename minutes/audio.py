@@ -1,4 +1,5 @@
-"""Audio constants and loading. Every timestamp in the project goes through this module."""
+"""Audio loading: any supported file -> float32 mono at 16 kHz. The audio constants themselves live in
+acoustic.features (SAMPLE_RATE, HOP_LENGTH, frames_to_seconds), re-exported here for the core."""
 from __future__ import annotations
 
 import math
@@ -10,6 +11,7 @@ import numpy as np
 import soundfile as sf
 
 from acoustic.features import SAMPLE_RATE
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".webm", ".mp4")
 _SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3")
 ACCEPTED = "WAV, FLAC, OGG/Opus, MP3 or M4A"
@@ -17,10 +19,6 @@ ACCEPTED = "WAV, FLAC, OGG/Opus, MP3 or M4A"
 
 class AudioError(ValueError):
     """An input that cannot be used as audio; the message is one line meant for the user."""
-
-
-def samples_to_seconds(n: int) -> float:
-    return n / SAMPLE_RATE
 
 
 def load_audio(path: str | Path) -> np.ndarray:
