@@ -75,15 +75,19 @@ def _lse(a: float, b: float) -> float:
     return max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
 
-def _hotword_tables(hotwords: dict[str, float] | None, vocab: CharVocab) -> tuple[dict[str, float], dict[str, float]]:
-    """(cleaned word -> bonus, partial word -> partial bonus): a partial match of k of n letters earns k/n."""
+def hotword_tables(hotwords: dict[str, float] | None, vocab: CharVocab) -> tuple[dict[str, float], dict[str, float]]:
+    """(cleaned word -> bonus, partial word -> partial bonus): a partial match of k of n letters earns k/n.
+
+    Raises ValueError for a hotword with digits, several words or nothing the vocabulary can spell."""
     full: dict[str, float] = {}
     for word, bonus in (hotwords or {}).items():
+        if any(c.isdigit() for c in word):
+            raise ValueError(f"hotwords must be spelled in letters (digits are never recognized); got {word!r}")
         cleaned = vocab.clean(word)
         if not cleaned or " " in cleaned:
             raise ValueError(f"hotwords must be single words of the vocabulary; got {word!r}")
-        if not math.isfinite(bonus) or abs(bonus) > 50:
-            raise ValueError(f"hotword bonus must be finite, in the range -50..50; got {bonus} for {word!r}")
+        if not math.isfinite(bonus) or abs(bonus) > 100:
+            raise ValueError(f"hotword bonus must be finite, in the range -100..100; got {bonus} for {word!r}")
         full[cleaned] = float(bonus)
     partial: dict[str, float] = {}
     for word, bonus in full.items():
@@ -100,7 +104,7 @@ class _Search:
         self.vocab, self.options, self.blank = vocab, options, vocab.blank
         self.lm = lm if lm is not None and options.lm_weight > 0 else None
         self.ids = {s: i for i, s in enumerate(vocab.symbols)}
-        self.hot, self.partial = _hotword_tables(hotwords, vocab)
+        self.hot, self.partial = hotword_tables(hotwords, vocab)
         self.info: dict[str, _Info] = {"": _Info(0.0, 0, 0.0, "")}
         self.cache: dict[str, tuple[tuple[torch.Tensor, ...], list[float]]] = {}
         if self.lm is not None:

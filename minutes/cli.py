@@ -49,10 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"language model weight 0..5 (default {DEFAULT_BEAM.lm_weight})")
     t.add_argument("--word-bonus", type=float, default=DEFAULT_BEAM.word_bonus,
                    help=f"score added per word -10..10 (default {DEFAULT_BEAM.word_bonus})")
-    t.add_argument("--hotwords", default="", help='comma-separated words and names to favour, e.g. "Kowalski,Kubernetes"')
+    t.add_argument("--hotwords", default="", help='comma-separated words and names to favour, spelled in letters, '
+                   'e.g. "Anna Kowalski,Kubernetes"')
     t.add_argument("--hotwords-file", type=Path, help="a file of hotwords, one per line (# starts a comment)")
     t.add_argument("--hotword-bonus", type=float, default=DEFAULT_HOTWORD_BONUS,
-                   help=f"log-score bonus of a hotword (default {DEFAULT_HOTWORD_BONUS})")
+                   help=f"log-score bonus of a hotword, -100..100 (default {DEFAULT_HOTWORD_BONUS:g})")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
     return parser
@@ -100,12 +101,12 @@ def beam_options(args: argparse.Namespace) -> BeamOptions:
 
 
 def read_hotwords(args: argparse.Namespace) -> dict[str, float]:
-    """--hotwords and --hotwords-file -> {word: bonus}; raises OSError for an unreadable file."""
-    words = [w.strip() for w in args.hotwords.split(",")]
+    """--hotwords and --hotwords-file -> {word: bonus}; "Anna Kowalski" gives two hotwords. Raises OSError
+    for an unreadable file."""
+    entries = args.hotwords.split(",")
     if args.hotwords_file:
-        lines = args.hotwords_file.read_text(encoding="utf-8").splitlines()
-        words += [line.split("#", 1)[0].strip() for line in lines]
-    return {word: args.hotword_bonus for word in words if word}
+        entries += [line.split("#", 1)[0] for line in args.hotwords_file.read_text(encoding="utf-8").splitlines()]
+    return {word: args.hotword_bonus for entry in entries for word in entry.split()}
 
 
 def run_job(job: Job, transcriber, args: argparse.Namespace, label: str) -> str | None:

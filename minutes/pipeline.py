@@ -13,9 +13,10 @@ from acoustic.checkpoint import load_model
 from acoustic.features import SAMPLE_RATE, frames_to_seconds
 from acoustic.frontend import MAX_WINDOW_S, make_frontend
 from lm.align import align_words
-from lm.beam import BeamOptions, beam_search
+from lm.beam import BeamOptions, beam_search, hotword_tables
 from lm.decode import greedy_ids
 from lm.rnnlm import load_lm
+from lm.vocab import CharVocab
 from minutes.model import Minutes, Word
 from minutes.segmenting import cut_points, split_on_pauses
 
@@ -23,9 +24,9 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = MODELS / "default" / "model.pt"
 DEFAULT_LM = MODELS / "lm" / "model.pt"
 DECODERS = ("beam", "greedy")
-# Beam defaults tuned on a dev slice (see bench/RESULTS.md, "LM weight and word bonus").
+# Beam defaults tuned on so762-tune, hotword bonus on bench/hotwords.py (see bench/RESULTS.md).
 DEFAULT_BEAM = BeamOptions(beam=16, lm_weight=2.0, word_bonus=3.0)
-DEFAULT_HOTWORD_BONUS = 5.0
+DEFAULT_HOTWORD_BONUS = 50.0
 Hook = Callable[..., None]
 
 
@@ -47,6 +48,7 @@ class TranscribeOptions:
             raise ValueError(f"unknown decoder {self.decoder!r}; choose one of: {', '.join(DECODERS)}")
         if self.hotwords and self.decoder != "beam":
             raise ValueError("hotwords need the beam decoder (--decoder beam)")
+        hotword_tables(dict(self.hotwords), CharVocab())
         if not 5.0 <= self.max_chunk_s <= MAX_WINDOW_S:
             raise ValueError(f"max_chunk_s must be between 5 and {MAX_WINDOW_S:.0f} seconds")
         if self.pause_s <= 0 or self.max_segment_s <= 0:

@@ -360,6 +360,8 @@ def test_inputs_whose_outputs_collide_are_reported_not_overwritten(tmp_path, tin
     (["--lm-weight", "9"], "lm_weight must be in the range 0.0..5.0"),
     (["--hotwords", "Kowalski", "--decoder", "greedy"], "hotwords need the beam decoder"),
     (["--hotwords-file", "missing-hotwords.txt"], "No such file"),
+    (["--hotwords", "Q3"], "spelled in letters"),
+    (["--hotwords", "Anna", "--hotword-bonus", "500"], "range -100..100"),
 ])
 def test_bad_decoding_options_exit_2(capsys, tiny_model, speech_like_wav, tmp_path, args, message) -> None:
     code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(speech_like_wav), *args)
@@ -374,3 +376,13 @@ def test_greedy_and_hotword_file_runs(capsys, tiny_model, speech_like_wav, tmp_p
         code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(speech_like_wav), *extra)
         assert code == 0, err
         assert (tmp_path / "out" / "speech.md").is_file()
+
+
+def test_read_hotwords_splits_names_and_reads_the_file(tmp_path) -> None:
+    from minutes.cli import build_parser, read_hotwords
+
+    words = tmp_path / "words.txt"
+    words.write_text("# team\nZhang Wei\n\nGrafana  # dashboards\n", encoding="utf-8")
+    args = build_parser().parse_args(["transcribe", "x.wav", "--hotwords", "Anna Kowalski, Kubernetes",
+                                      "--hotwords-file", str(words), "--hotword-bonus", "30"])
+    assert read_hotwords(args) == {w: 30.0 for w in ("Anna", "Kowalski", "Kubernetes", "Zhang", "Wei", "Grafana")}
