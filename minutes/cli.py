@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 
 from tqdm import tqdm
 
+from acoustic.checkpoint import CheckpointError
 from lm.beam import BeamOptions
 from minutes import __version__
 from minutes.audio import AudioError, load_audio
@@ -65,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def transcribe_command(args: argparse.Namespace) -> int:
-    from acoustic.checkpoint import CheckpointError
-
     problem = check_writable(args.output_dir)
     if problem:
         print(f"minutes: error: {problem}", file=sys.stderr)
@@ -109,9 +108,8 @@ def read_hotwords(args: argparse.Namespace) -> dict[str, float]:
     return {word: args.hotword_bonus for entry in entries for word in entry.split()}
 
 
-def run_job(job: Job, transcriber, args: argparse.Namespace, label: str) -> str | None:
+def run_job(job: Job, transcriber: Transcriber, args: argparse.Namespace, label: str) -> str | None:
     """Transcribe one input and write every format; returns None on success, else a one-line reason."""
-
     try:
         audio = load_audio(job.source)
         date = dt.date.fromtimestamp(job.source.stat().st_mtime).isoformat()
