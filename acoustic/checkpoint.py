@@ -8,6 +8,7 @@ import torch
 
 from acoustic.features import FeatureConfig
 from acoustic.model import BiLSTMCTC, ModelDims
+from lm.checkpoints import float_state, read_checkpoint
 from lm.vocab import CharVocab
 
 FORMAT_VERSION = 1
@@ -28,18 +29,12 @@ def save_model(path: str | Path, model: BiLSTMCTC, vocab: CharVocab, features: F
 def load_model(path: str | Path) -> tuple[BiLSTMCTC, CharVocab, FeatureConfig, dict]:
     """Read a checkpoint -> (model in eval mode, vocab, feature config, the whole checkpoint dict)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"model file not found: {path}")
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a corrupt file; report one line
-        raise CheckpointError(f"not a minutes model file: {path} ({type(error).__name__})") from error
-    if not isinstance(ckpt, dict) or ckpt.get("format_version") != FORMAT_VERSION:
+    ckpt = read_checkpoint(path, CheckpointError, "model")
+    if ckpt.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"unsupported model format in {path}: expected format_version {FORMAT_VERSION}")
     try:
         model = BiLSTMCTC(ModelDims(**ckpt["dims"]))
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                               for k, v in ckpt["model_state_dict"].items()})
+        model.load_state_dict(float_state(ckpt["model_state_dict"]))
         vocab, features = CharVocab(tuple(ckpt["vocab"])), FeatureConfig(**ckpt["features"])
     except (KeyError, TypeError, RuntimeError, ValueError) as error:
         raise CheckpointError(f"damaged model file {path}: {type(error).__name__}: {error}".splitlines()[0]) from error

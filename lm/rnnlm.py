@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lm.checkpoints import float_state, read_checkpoint
 from lm.vocab import CharVocab
 
 FORMAT_VERSION = 1
@@ -173,21 +174,15 @@ def save_lm(path: str | Path, model: CharRNNLM, vocab: CharVocab | None = None, 
 def load_lm(path: str | Path) -> tuple[CharRNNLM, CharVocab, dict]:
     """Read an LM file -> (model in eval mode, fp32; vocab; the whole checkpoint dict)."""
     path = Path(path)
-    if not path.is_file():
-        raise LMCheckpointError(f"language model file not found: {path}")
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a corrupt file; report one line
-        raise LMCheckpointError(f"not a minutes language model file: {path} ({type(error).__name__})") from error
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
+    ckpt = read_checkpoint(path, LMCheckpointError, "language model")
+    if ckpt.get("kind") != KIND:
         raise LMCheckpointError(f"not a minutes language model file: {path} (expected kind {KIND!r})")
     if ckpt.get("format_version") != FORMAT_VERSION:
         raise LMCheckpointError(f"unsupported LM format in {path}: expected format_version {FORMAT_VERSION}, "
                                 f"got {ckpt.get('format_version')!r}")
     try:
         model = CharRNNLM(LMDims(**ckpt["dims"]))
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                               for k, v in ckpt["model_state_dict"].items()})
+        model.load_state_dict(float_state(ckpt["model_state_dict"]))
         vocab = CharVocab(tuple(ckpt["vocab"]))
     except (KeyError, TypeError, RuntimeError, ValueError) as error:
         raise LMCheckpointError(f"damaged LM file {path}: {type(error).__name__}: {error}".splitlines()[0]) from error
