@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"minutes {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     t = commands.add_parser("transcribe", help="transcribe audio files or folders into minutes")
+    t.set_defaults(run=transcribe_command)
     t.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
     t.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="where outputs go (default: .)")
     t.add_argument("-f", "--formats", type=parse_formats, default=DEFAULT_FORMATS,
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return transcribe_command(args)
+    return args.run(args)
 
 
 def transcribe_command(args: argparse.Namespace) -> int:
