@@ -68,8 +68,32 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A line a person added to the minutes at a time (seconds): a decision, an action item (with its
+    owner, if named) or a free note."""
+
+    time: float
+    text: str
+    owner: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"time": self.time, "text": self.text}
+        if self.owner:
+            d["owner"] = self.owner
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Note:
+        return cls(time=float(_need(d, "time")), text=str(_need(d, "text")), owner=_opt_str(d.get("owner")))
+
+
+_NOTE_LISTS = ("participants", "decisions", "actions", "notes")
+
+
+@dataclass(frozen=True)
 class Minutes:
-    """A whole transcribed recording: metadata plus time-ordered segments."""
+    """A whole transcribed recording: metadata plus time-ordered segments, and what people added: named
+    participants, decisions, action items and free notes (omitted from the JSON when empty)."""
 
     source: str
     duration: float
@@ -78,10 +102,14 @@ class Minutes:
     speakers: tuple[str, ...] = ()
     title: str | None = None
     date: str | None = None
+    participants: tuple[str, ...] = ()
+    decisions: tuple[Note, ...] = ()
+    actions: tuple[Note, ...] = ()
+    notes: tuple[Note, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "segments", tuple(self.segments))
-        object.__setattr__(self, "speakers", tuple(self.speakers))
+        for name in ("segments", "speakers", *_NOTE_LISTS):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
     def text(self) -> str:
@@ -99,6 +127,8 @@ class Minutes:
             "date": self.date,
             "speakers": list(self.speakers),
             "segments": [s.to_dict() for s in self.segments],
+            **{name: [n if isinstance(n, str) else n.to_dict() for n in getattr(self, name)]
+               for name in _NOTE_LISTS if getattr(self, name)},
         }
 
     @classmethod
@@ -122,6 +152,9 @@ class Minutes:
                 speakers=tuple(str(s) for s in d.get("speakers") or ()),
                 title=_opt_str(d.get("title")),
                 date=_opt_str(d.get("date")),
+                participants=tuple(str(p) for p in d.get("participants") or ()),
+                **{name: tuple(_item(Note, n, f"{name}[{i}]") for i, n in enumerate(d.get(name) or ()))
+                   for name in _NOTE_LISTS[1:]},
             )
         except (TypeError, ValueError) as error:
             raise ValueError(f"invalid minutes JSON: {error}") from error

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import PurePath
 from typing import Callable, TextIO
 
-from minutes.model import Minutes
+from minutes.model import Minutes, Note
 
 Writer = Callable[[Minutes, TextIO], None]
 DEFAULT_FORMATS: tuple[str, ...] = ("md",)
@@ -59,7 +59,10 @@ def _file_id(minutes: Minutes) -> str:
 
 
 def _participants(minutes: Minutes) -> list[str]:
-    """`minutes.speakers`, or else the segment speakers in order of first appearance."""
+    """`minutes.participants` (named by a person), else `minutes.speakers`, else the segment speakers in order
+    of first appearance."""
+    if minutes.participants:
+        return list(minutes.participants)
     if minutes.speakers:
         return list(minutes.speakers)
     return list(dict.fromkeys(s.speaker for s in minutes.segments if s.speaker))
@@ -80,12 +83,25 @@ def write_markdown(minutes: Minutes, file: TextIO) -> None:
     file.write(f"- **Participants:** {people}\n")
     file.write(f"- **Source:** {_md(PurePath(minutes.source).name)}\n")
     file.write(f"- **Model:** {_md(minutes.model)}\n")
+    _write_notes(file, "Decisions", minutes.decisions)
+    _write_notes(file, "Action items", minutes.actions)
+    _write_notes(file, "Notes", minutes.notes)
     file.write("\n## Transcript\n")
     if not minutes.segments:
         file.write("\n*No speech detected.*\n")
     for seg in minutes.segments:
         who = f" {_md(seg.speaker)}:" if seg.speaker else ""
         file.write(f"\n**[{_clock(seg.start)}]{who}** {_md(seg.text)}\n")
+
+
+def _write_notes(file: TextIO, heading: str, notes: tuple[Note, ...]) -> None:
+    """`## heading` and one bullet per note, `- **[00:01:05]** text (owner: Anna)`; nothing when empty."""
+    if not notes:
+        return
+    file.write(f"\n## {heading}\n\n")
+    for note in notes:
+        owner = f" (owner: {_md(note.owner)})" if note.owner else ""
+        file.write(f"- **[{_clock(note.time)}]** {_md(note.text)}{owner}\n")
 
 
 def write_srt(minutes: Minutes, file: TextIO) -> None:

@@ -120,3 +120,26 @@ def test_optional_keys_default_when_absent() -> None:
     m = Minutes.from_dict(d)
     assert m == Minutes("a.wav", 1.0, "m", (Segment(0.0, 1.0, "x"),))
     assert isinstance(m.duration, float) and m.segments[0].speaker is None and m.segments[0].words == ()
+
+
+def test_notes_participants_round_trip_and_stay_out_of_the_json_when_empty() -> None:
+    from dataclasses import replace
+
+    from minutes.model import Note
+
+    plain = make_minutes()
+    assert not {"participants", "decisions", "actions", "notes"} & set(plain.to_dict())
+    m = replace(plain, participants=("Anna Kowalski", "Ben"), decisions=[Note(4.0, "Ship on Friday")],
+                actions=[Note(5.5, "Send the report", owner="Anna")], notes=[Note(60.0, "Coffee ran out")])
+    d = json.loads(json.dumps(m.to_dict()))
+    assert d["version"] == 1
+    assert d["actions"] == [{"time": 5.5, "text": "Send the report", "owner": "Anna"}]
+    assert d["decisions"] == [{"time": 4.0, "text": "Ship on Friday"}]
+    assert Minutes.from_dict(d) == m and isinstance(m.notes, tuple)
+
+
+def test_from_dict_names_a_bad_note() -> None:
+    d = make_minutes().to_dict()
+    d["actions"] = [{"text": "no time"}]
+    with pytest.raises(ValueError, match=r"actions\[0\].*'time'"):
+        Minutes.from_dict(d)

@@ -189,3 +189,22 @@ def test_nist_fields_never_contain_spaces() -> None:
     assert render(write_rttm, m).split()[7] == "Anna_Lee"
     assert render(write_ctm, m).split()[4] == "new_york"
     assert render(write_stm, m).split()[2] == "Anna_Lee"
+
+
+def test_markdown_decisions_actions_notes_and_named_participants() -> None:
+    from minutes.model import Note
+
+    m = make_minutes(participants=("Anna Kowalski", "Ben Okafor"), decisions=(Note(65.2, "Ship on *Friday*"),),
+                     actions=(Note(70.0, "Send the report", owner="Anna"), Note(80.0, "Book a room")),
+                     notes=(Note(90.0, "Coffee ran out"),))
+    text = render(write_markdown, m)
+    assert "- **Participants:** Anna Kowalski, Ben Okafor" in text.splitlines()
+    expected = ("\n## Decisions\n\n- **[00:01:05]** Ship on \\*Friday\\*\n"
+                "\n## Action items\n\n- **[00:01:10]** Send the report (owner: Anna)\n- **[00:01:20]** Book a room\n"
+                "\n## Notes\n\n- **[00:01:30]** Coffee ran out\n\n## Transcript\n")
+    assert expected in text
+
+
+def test_markdown_without_notes_has_no_empty_sections() -> None:
+    text = render(write_markdown, make_minutes())
+    assert "## Decisions" not in text and "## Action items" not in text and "## Notes" not in text
