@@ -58,6 +58,8 @@ def _parse_row(manifest: Path, number: int, row: list[str], require_text: bool) 
         duration = float(row[3])
     except ValueError:
         raise ManifestError(f"{where}: duration is not a number: {row[3]!r}") from None
+    if not duration >= 0:  # also rejects nan
+        raise ManifestError(f"{where}: duration must be >= 0 seconds, got {row[3]!r}")
     return Utterance(path, row[1], row[2], duration)
 
 

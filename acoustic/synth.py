@@ -1,0 +1,204 @@
+"""Synthetic training and dev speech: sentences spoken by many freely licensed TTS voices and pseudo-speakers.
+
+    python -m acoustic.synth --out exp/synth/train --split train --sentences 20000 --seed 0
+    python -m acoustic.synth --out exp/synth/heldout --split heldout --sentences 200 --seed 0
+    python -m acoustic.synth --list-voices
+
+Writes OUT/audio/SPEAKER/UTT.flac (16 kHz mono; `--format opus` for compact files), OUT/manifest.tsv
+(path text speaker duration) and OUT/voices.tsv (each pseudo-speaker's engine, voice, prosody, licence, split).
+The `heldout` split uses only held-out voices and sentences (see acoustic/voices.py, acoustic/sentences.py).
+Rerunning the same command reuses the audio already rendered. Engines that are not installed are skipped
+with a warning (recipes/setup_synth.sh installs them). Exit code 0, 1 if some sentences failed to render,
+2 on bad options or when no voice can run.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from acoustic.data import COLUMNS
+from acoustic.features import SAMPLE_RATE
+from acoustic.sentences import choose_sentences, corpus_split
+from acoustic.voices import SPLITS, BaseVoice, Voice, catalogue, engine_missing, pseudo_speakers, render
+
+DEFAULT_TEXT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "text"
+FORMATS = {"flac": ("FLAC", "PCM_16"), "opus": ("OGG", "OPUS")}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    out: Path
+    split: str = "train"
+    sentences: int = 1000
+    seed: int = 0
+    voices: tuple[str, ...] = ()  # fnmatch patterns on base voice ids; () = every free voice of the split
+    speakers_per_voice: int = 3
+    text: tuple[Path, ...] = ()
+    generated_share: float = 0.3
+    format: str = "flac"
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown split {self.split!r}; choose one of: {', '.join(SPLITS)}")
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}")
+        if self.sentences < 1 or self.speakers_per_voice < 1 or not 0.0 <= self.generated_share <= 1.0:
+            raise ValueError("--sentences and --speakers-per-voice must be >= 1, --generated-share in 0..1")
+
+
+def select_voices(config: SynthConfig) -> tuple[list[BaseVoice], list[str]]:
+    """(base voices to use, warnings about those skipped). Held-out voices serve only the heldout split; voices
+    that are not free for training (Piper joe) are used in training only when named exactly."""
+    chosen, warnings, missing = [], [], {}
+    for base in catalogue():
+        if base.split != config.split:
+            continue
+        named = any(fnmatch.fnmatch(base.id, p) for p in config.voices)
+        if config.voices and not named:
+            continue
+        if config.split == "train" and not base.free and base.id not in config.voices:
+            continue
+        reason = missing.setdefault(base.engine, engine_missing(base.engine))
+        if not reason:
+            chosen.append(base)
+    warnings += [f"skipping {engine}: {reason}" for engine, reason in missing.items() if reason]
+    return chosen, warnings
+
+
+def assign_speakers(bases: list[BaseVoice], config: SynthConfig) -> list[Voice]:
+    """The speaker of each utterance: engines take turns, and each engine cycles through its pseudo-speakers."""
+    rng = np.random.default_rng([config.seed, SPLITS.index(config.split), 1])
+    by_engine: dict[str, list[Voice]] = {}
+    for base in bases:
+        by_engine.setdefault(base.engine, []).extend(pseudo_speakers(base, config.speakers_per_voice, rng))
+    for speakers in by_engine.values():
+        rng.shuffle(speakers)
+    engines = sorted(by_engine)
+    return [by_engine[engines[i % len(engines)]][(i // len(engines)) % len(by_engine[engines[i % len(engines)]])]
+            for i in range(config.sentences)]
+
+
+def render_one(voice: Voice, text: str, path: Path, config: SynthConfig) -> float:
+    """Render (or reuse) one utterance's audio file -> its duration in seconds."""
+    if path.is_file():
+        return sf.info(str(path)).duration
+    audio = render(voice, text)
+    peak = float(np.abs(audio).max())
+    audio = audio * (0.9 / peak) if peak > 0.9 else audio
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    container, subtype = FORMATS[config.format]
+    sf.write(str(tmp), audio, SAMPLE_RATE, format=container, subtype=subtype)
+    os.replace(tmp, path)
+    return audio.size / SAMPLE_RATE
+
+
+def write_tsv(path: Path, header: tuple[str, ...], rows: list[tuple]) -> None:
+    """A TSV written atomically; fields must not contain tabs or newlines."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        for row in [header, *rows]:
+            f.write("\t".join(str(v) for v in row) + "\n")
+    os.replace(tmp, path)
+
+
+def synthesize(config: SynthConfig, sentences: list[str], speakers: list[Voice], hook=None) -> list[str]:
+    """Render every sentence with its speaker; write manifest.tsv and voices.tsv. Returns the failures."""
+    rows, failures = [], []
+    extension = "opus" if config.format == "opus" else "flac"
+    for index, (text, voice) in enumerate(zip(sentences, speakers)):
+        relative = Path("audio") / voice.id / f"{config.split}-{config.seed}-{index:06d}.{extension}"
+        try:
+            duration = render_one(voice, text, config.out / relative, config)
+            rows.append((relative.as_posix(), text, voice.id, f"{duration:.3f}"))
+        except (RuntimeError, OSError, ValueError) as error:
+            failures.append(f"{relative}: {error}")
+        if hook:
+            hook("synthesize", completed=index + 1, total=len(sentences))
+    used = {v.id: v for v in speakers[: len(sentences)]}.values()
+    write_tsv(config.out / "voices.tsv", ("speaker", "engine", "voice", "tempo", "warp", "pitch", "noise", "split",
+                                          "licence"),
+              [(v.id, v.base.engine, v.base.name, v.tempo, v.warp, v.pitch, v.noise, v.base.split, v.base.licence)
+               for v in used])
+    write_tsv(config.out / "manifest.tsv", COLUMNS, rows)
+    return failures
+
+
+def list_voices() -> None:
+    print("id\tsplit\tfree_for_training\tavailable\tlicence")
+    for base in catalogue():
+        missing = engine_missing(base.engine)
+        print(f"{base.id}\t{base.split}\t{base.free}\t{'yes' if not missing else 'no: ' + missing}\t{base.licence}")
+
+
+def parse_args(argv: list[str] | None) -> SynthConfig | None:
+    p = argparse.ArgumentParser(prog="python -m acoustic.synth", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, help="output folder (audio/, manifest.tsv, voices.tsv)")
+    p.add_argument("--split", choices=SPLITS, default="train", help="train voices and sentences, or held-out ones")
+    p.add_argument("--sentences", type=int, default=1000, help="utterances to render (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--voices", default="", help="comma-separated patterns on voice ids (see --list-voices), "
+                   "e.g. 'espeak-ng_en-us+*,flite_*'; default: every free voice of the split")
+    p.add_argument("--speakers-per-voice", type=int, default=3, help="pseudo-speakers per voice (default 3)")
+    p.add_argument("--text", type=Path, nargs="+", help="corpus .txt(.gz) files, in the LM recipe's order "
+                   f"(default: {DEFAULT_TEXT}/*.txt.gz)")
+    p.add_argument("--generated-share", type=float, default=0.3, help="share of generated meeting sentences")
+    p.add_argument("--format", choices=FORMATS, default="flac")
+    p.add_argument("--list-voices", action="store_true", help="print the voice catalogue and exit")
+    args = p.parse_args(argv)
+    if args.list_voices:
+        return None
+    if args.out is None:
+        p.error("--out is required")
+    text = tuple(args.text) if args.text else tuple(sorted(DEFAULT_TEXT.glob("*.txt.gz")))
+    try:
+        return SynthConfig(out=args.out, split=args.split, sentences=args.sentences, seed=args.seed,
+                           voices=tuple(v.strip() for v in args.voices.split(",") if v.strip()),
+                           speakers_per_voice=args.speakers_per_voice, text=text,
+                           generated_share=args.generated_share, format=args.format)
+    except ValueError as error:
+        p.error(str(error))
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    if config is None:
+        list_voices()
+        return 0
+    bases, warnings = select_voices(config)
+    for warning in warnings:
+        print(f"acoustic.synth: {warning}", file=sys.stderr)
+    if not bases:
+        print("acoustic.synth: no voice can run for this split and --voices (see --list-voices)", file=sys.stderr)
+        return 2
+    missing_text = [str(p) for p in config.text if not p.is_file()]
+    if missing_text:
+        print(f"acoustic.synth: text file not found: {', '.join(missing_text)}", file=sys.stderr)
+        return 2
+    train_lines, heldout_lines = corpus_split(list(config.text))
+    rng = np.random.default_rng([config.seed, SPLITS.index(config.split), 0])
+    sentences = choose_sentences(train_lines if config.split == "train" else heldout_lines, config.sentences,
+                                 config.generated_share, config.split, rng)
+    speakers = assign_speakers(bases, config)
+    config.out.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(sentences), desc=f"synthesize {config.split}", unit="utt")
+    failures = synthesize(config, sentences, speakers, hook=lambda step, completed, total: bar.update(1))
+    bar.close()
+    for failure in failures:
+        print(f"acoustic.synth: failed: {failure}", file=sys.stderr)
+    print(f"{len(sentences) - len(failures)} utterances by {len({v.id for v in speakers})} speakers "
+          f"({len(bases)} voices) in {config.out / 'manifest.tsv'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Synthetic speech: spelled-out numbers, the sentence and voice splits, and the synth CLI with espeak-ng."""
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from acoustic.data import ManifestError, read_manifest
+from acoustic.sentences import (choose_sentences, corpus_split, generated_sentence, is_heldout_text, number_words,
+                                ordinal_words, time_words, year_words)
+from acoustic.synth import main
+from acoustic.voices import ENGINES, BaseVoice, Voice, catalogue, pseudo_speakers
+from lm.vocab import CharVocab
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed "
+                                  "(recipes/setup_synth.sh installs it)")
+
+
+def test_numbers_are_spelled_out():
+    assert number_words(0) == "zero"
+    assert number_words(342) == "three hundred forty two"
+    assert number_words(120_005) == "one hundred twenty thousand five"
+    assert [ordinal_words(n) for n in (1, 12, 21, 30, 31)] == ["first", "twelfth", "twenty first", "thirtieth",
+                                                               "thirty first"]
+    assert [year_words(y) for y in (1999, 2005, 2026, 1900, 1907)] == [
+        "nineteen ninety nine", "two thousand five", "twenty twenty six", "nineteen hundred", "nineteen oh seven"]
+    assert [time_words(*t) for t in ((3, 0), (9, 5), (2, 30), (11, 45))] == [
+        "three o'clock", "nine oh five", "half past two", "eleven forty five"]
+    with pytest.raises(ValueError, match="out of range"):
+        number_words(-1)
+
+
+def test_generated_sentences_fit_the_vocabulary_and_split_by_text():
+    rng = np.random.default_rng(0)
+    vocab = CharVocab()
+    sentences = [generated_sentence(rng) for _ in range(300)]
+    assert all(vocab.clean(s) == s and not any(c.isdigit() for c in s) for s in sentences)
+    train = choose_sentences([], 40, 1.0, "train", np.random.default_rng(1))
+    heldout = choose_sentences([], 40, 1.0, "heldout", np.random.default_rng(1))
+    assert len(train) == len(set(train)) == 40 and len(heldout) == 40
+    assert not set(train) & set(heldout)
+    assert all(is_heldout_text(s) for s in heldout) and not any(is_heldout_text(s) for s in train)
+    assert choose_sentences([], 40, 1.0, "train", np.random.default_rng(1)) == train  # seeded
+
+
+def test_corpus_is_split_like_the_language_model(tmp_path):
+    """lm.train_lm holds out every 100th cleaned line (digit lines dropped first): the same lines here."""
+    lines = [f"line number {number_words(i)} of the corpus" for i in range(250)]
+    lines.insert(5, "a line with 3 digits is dropped")
+    path = tmp_path / "corpus.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    train, heldout = corpus_split([path])
+    assert heldout == [lines[100], lines[200]]  # cleaned indices 99 and 199, shifted by the dropped line
+    assert len(train) == 248 and not set(train) & set(heldout)
+    mixed = choose_sentences(train, 20, 0.25, "train", np.random.default_rng(0))
+    assert len(mixed) == 20 and sum(s in train for s in mixed) == 15
+
+
+def test_voice_catalogue_holds_out_whole_voices():
+    voices = catalogue()
+    assert len({v.id for v in voices}) == len(voices) > 150
+    for engine in ENGINES:
+        assert {v.split for v in voices if v.engine == engine} >= {"heldout"}
+    assert all(v.free for v in voices if v.split == "train")
+    assert all(v.licence for v in voices)
+    train_variants = {v.name.split("+")[1] for v in voices if v.engine == "espeak-ng" and v.split == "train"}
+    assert not train_variants & {"f4", "m6", "Annie"}
+
+
+def test_pseudo_speakers_are_seeded_and_validated():
+    base = BaseVoice("espeak-ng", "en-us+m1", "GPL", "train")
+    first = pseudo_speakers(base, 4, np.random.default_rng(3))
+    assert first == pseudo_speakers(base, 4, np.random.default_rng(3))
+    assert first[0] == Voice(base) and len({v.id for v in first}) == 4
+    with pytest.raises(ValueError, match="tempo must be"):
+        Voice(base, tempo=3.0)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text("\n".join(f"the meeting is about topic {number_words(i)} today" for i in range(300)) + "\n")
+    return path
+
+
+@needs_espeak
+def test_synth_writes_a_valid_manifest_and_reuses_audio(corpus, tmp_path, capsys):
+    out = tmp_path / "synth"
+    args = ["--out", str(out), "--sentences", "2", "--voices", "espeak-ng_en-us+m1", "--text", str(corpus)]
+    assert main(args) == 0
+    utterances = read_manifest(out / "manifest.tsv")
+    assert len(utterances) == 2
+    for utt in utterances:
+        audio, rate = sf.read(utt.path, dtype="float32")
+        assert rate == 16000 and audio.ndim == 1 and np.abs(audio).max() > 0.05
+        assert abs(utt.duration - audio.size / rate) < 1e-3 and utt.speaker.startswith("espeak-ng_en-us+m1")
+    voices = (out / "voices.tsv").read_text().splitlines()
+    assert voices[0].startswith("speaker\tengine\tvoice") and "GPL-3.0" in voices[1]
+    stamp = utterances[0].path.stat().st_mtime_ns
+    assert main(args) == 0  # rerun: same sentences and speakers, audio reused
+    assert read_manifest(out / "manifest.tsv") == utterances and utterances[0].path.stat().st_mtime_ns == stamp
+
+
+def test_synth_refuses_bad_options(corpus, tmp_path, capsys):
+    assert main(["--out", str(tmp_path), "--voices", "no-such-voice*", "--text", str(corpus)]) == 2
+    assert "no voice can run" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path), "--sentences", "0"])
+    assert exit_info.value.code == 2
+    if shutil.which("espeak-ng"):
+        assert main(["--out", str(tmp_path), "--voices", "espeak-ng_en-us+m1", "--text", str(tmp_path / "no.txt")]) == 2
+        assert "text file not found" in capsys.readouterr().err
+
+
+def test_manifest_rejects_negative_durations(tmp_path):
+    sf.write(tmp_path / "a.wav", np.zeros(160, np.float32), 16000)
+    (tmp_path / "m.tsv").write_text("path\ttext\tspeaker\tduration\na.wav\thi\ts\t-1\n")
+    with pytest.raises(ManifestError, match=r"m.tsv:2: duration must be"):
+        read_manifest(tmp_path / "m.tsv")
