@@ -3,20 +3,25 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 from tqdm import tqdm
 
 from acoustic.checkpoint import CheckpointError
 from lm.beam import BeamOptions
 from minutes import __version__
 from minutes.audio import AudioError, load_audio
+from minutes.diarization import DiarizationError, SpeakerHint
 from minutes.files import Job, check_writable, discover, write_atomic
+from minutes.model import Minutes
 from minutes.pipeline import DECODERS, DEFAULT_BEAM, DEFAULT_HOTWORD_BONUS, SilentAudioError, Transcriber
+from minutes.speakers import SpeakerOptions, add_speakers, name_speakers, parse_names, resolve
 from minutes.writers import DEFAULT_FORMATS, WRITERS
 
 FORMATS = tuple(WRITERS)
@@ -56,9 +61,40 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hotwords-file", type=Path, help="a file of hotwords, one per line (# starts a comment)")
     t.add_argument("--hotword-bonus", type=float, default=DEFAULT_HOTWORD_BONUS,
                    help=f"log-score bonus of a hotword, -100..100 (default {DEFAULT_HOTWORD_BONUS:g})")
+    add_speaker_arguments(t)
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
+    r = commands.add_parser("render", help="write minutes again from their JSON (e.g. with speaker names), "
+                            "without transcribing")
+    r.set_defaults(run=render_command)
+    r.add_argument("inputs", nargs="+", type=Path, metavar="JSON", help="minutes JSON files written by transcribe")
+    r.add_argument("-o", "--output-dir", type=Path, help="where outputs go (default: beside each JSON)")
+    r.add_argument("-f", "--formats", type=parse_formats, default=DEFAULT_FORMATS,
+                   help=f"comma-separated: {','.join(FORMATS)} or all (default: md)")
+    r.add_argument("--names", type=names_argument, help=NAMES_HELP)
     return parser
+
+
+NAMES_HELP = ('speaker names: "Anna,Bartek" (in order of first appearance), "SPEAKER_00=Anna,...", '
+              "or a file of SPEAKER_00=Anna lines (# comments)")
+
+
+def add_speaker_arguments(t: argparse.ArgumentParser) -> None:
+    """Diarization options of `transcribe`."""
+    t.add_argument("--speakers", type=int, metavar="N", help="exact number of speakers, if known")
+    t.add_argument("--min-speakers", type=int, metavar="N", help="at least N speakers")
+    t.add_argument("--max-speakers", type=int, metavar="N", help="at most N speakers")
+    t.add_argument("--no-diarize", action="store_true", help="do not identify speakers")
+    t.add_argument("--diarization", type=Path, metavar="DIR",
+                   help="diarization model folder (default: the shipped models/diarization)")
+    t.add_argument("--names", type=names_argument, help=NAMES_HELP)
+
+
+def names_argument(value: str) -> object:
+    try:
+        return parse_names(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,9 +110,13 @@ def transcribe_command(args: argparse.Namespace) -> int:
     try:
         transcriber = Transcriber.load(args.model, decoder=args.decoder, lm_path=args.lm, beam=beam_options(args),
                                        hotwords=read_hotwords(args))
-    except (CheckpointError, ValueError, OSError) as error:
+        args.speaker_options, warning = resolve(args.diarization, SpeakerHint(args.speakers, args.min_speakers,
+                                                args.max_speakers), args.names, diarize=not args.no_diarize)
+    except (CheckpointError, DiarizationError, ValueError, OSError) as error:
         print(f"minutes: error: {error}", file=sys.stderr)
         return 2
+    if warning:
+        print(f"minutes: warning: {warning}", file=sys.stderr)
     jobs, failures = discover(args.inputs, args.output_dir)
     for item, reason in failures:
         print(f"minutes: error: {item}: {reason}", file=sys.stderr)
@@ -116,8 +156,9 @@ def run_job(job: Job, transcriber: Transcriber, args: argparse.Namespace, label:
         date = dt.date.fromtimestamp(job.source.stat().st_mtime).isoformat()
         with progress(label, job.source.name, args.quiet) as hook:
             minutes = transcriber.transcribe(audio, source=job.source.name, hook=hook, date=date)
-        for fmt in args.formats:
-            write_atomic(job.output(fmt), lambda f, w=WRITERS[fmt]: w(minutes, f))
+            if args.speaker_options:
+                minutes = with_speakers(minutes, audio, args.speaker_options, hook, job.source)
+        write_formats(minutes, job, args.formats)
     except (AudioError, SilentAudioError) as error:
         return str(error)
     except OSError as error:
@@ -127,6 +168,50 @@ def run_job(job: Job, transcriber: Transcriber, args: argparse.Namespace, label:
             raise
         return f"unexpected {type(error).__name__}: {error} (rerun with --debug for details)"
     return None
+
+
+def with_speakers(minutes: Minutes, audio: np.ndarray, options: SpeakerOptions, hook: Callable[..., None],
+                  source: Path) -> Minutes:
+    """The diarization step of a job; its warnings are printed, one line each."""
+    minutes, warnings = add_speakers(minutes, audio, options, hook)
+    for warning in warnings:
+        print(f"minutes: warning: {source}: {warning}", file=sys.stderr)
+    return minutes
+
+
+def write_formats(minutes: Minutes, job: Job, formats: tuple[str, ...]) -> None:
+    for fmt in formats:
+        write_atomic(job.output(fmt), lambda f, w=WRITERS[fmt]: w(minutes, f))
+
+
+def render_command(args: argparse.Namespace) -> int:
+    """Re-render minutes JSON files in other formats, with new speaker names if given."""
+    jobs = [Job(path, (args.output_dir or path.parent) / path.stem) for path in args.inputs]
+    problem = next(filter(None, (check_writable(job.out_stem.parent) for job in jobs)), None)
+    if problem:
+        print(f"minutes: error: {problem}", file=sys.stderr)
+        return 2
+    code = 0
+    for job in jobs:
+        try:
+            minutes = Minutes.from_dict(json.loads(job.source.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
+            reason = getattr(error, "strerror", None) or error
+            print(f"minutes: error: {job.source}: not readable minutes JSON: {reason}", file=sys.stderr)
+            code = 2
+            continue
+        if args.names:
+            minutes, warnings = name_speakers(minutes, args.names)
+            for warning in warnings:
+                print(f"minutes: warning: {job.source}: {warning}", file=sys.stderr)
+        try:
+            write_formats(minutes, job, args.formats)
+        except OSError as error:
+            print(f"minutes: error: cannot write output: {error.strerror or error}", file=sys.stderr)
+            code = max(code, 1)
+            continue
+        print(f"{job.source} -> {', '.join(str(job.output(fmt)) for fmt in args.formats)}")
+    return code
 
 
 @contextmanager

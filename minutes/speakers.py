@@ -7,12 +7,18 @@ speaker of the longer turn; a word that falls in a gap between turns goes to the
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from minutes.diarization import Turn
+import numpy as np
+
+from minutes.diarization import DiarizationError, SpeakerHint, Turn
 from minutes.model import Minutes, Segment, Word
+
+DEFAULT_DIARIZATION = Path(__file__).resolve().parent.parent / "models" / "diarization"
+Diarize = Callable[[np.ndarray, SpeakerHint, Any], list[Turn]]  # diarizer(audio, hint, hook) -> turns
 
 _MIN_SPAN = 1e-3  # a zero-length word counts as 1 ms, so a turn around it still overlaps it
 _TIE = 1e-6  # overlaps this close (seconds) are ties
@@ -173,12 +179,76 @@ def name_speakers(minutes: Minutes, names: Names) -> tuple[Minutes, list[str]]:
     if isinstance(names, dict):
         mapping = names
         unused = [label for label in names if label not in current]
-        warnings = [f"no speaker {label!r} in {minutes.source or 'the minutes'}; "
-                    f"speakers are {', '.join(current) or 'not identified'}" for label in unused]
+        warnings = [f"no speaker {label!r} to name; the speakers are {', '.join(current) or 'not identified'}"
+                    for label in unused]
     else:
         mapping = dict(zip(current, names))
         extra = names[len(current):]
         warnings = [f"more names than speakers ({len(current)} found); unused: {', '.join(extra)}"] if extra else []
-    segments = tuple(replace(s, speaker=mapping.get(s.speaker, s.speaker)) if s.speaker else s for s in minutes.segments)
-    speakers = tuple(dict.fromkeys(mapping.get(s, s) for s in current))
-    return replace(minutes, segments=segments, speakers=speakers), warnings
+    return _renamed(minutes, mapping, current), warnings
+
+
+def _renamed(minutes: Minutes, mapping: dict[str, str], current: Sequence[str]) -> Minutes:
+    """Speakers renamed in the segments, the speaker list and the owners of notes and action items."""
+    def rename(who: str | None) -> str | None:
+        return mapping.get(who, who) if who else who
+
+    return replace(
+        minutes,
+        segments=tuple(replace(s, speaker=rename(s.speaker)) for s in minutes.segments),
+        speakers=tuple(dict.fromkeys(mapping.get(s, s) for s in current)),
+        **{kind: tuple(replace(n, owner=rename(n.owner)) for n in getattr(minutes, kind))
+           for kind in ("decisions", "actions", "notes")},
+    )
+
+
+# ------------------------------------------------------------------------------------ the pipeline step
+
+
+@dataclass(frozen=True)
+class SpeakerOptions:
+    """Diarization settings for a run: the model folder, speaker-count hints, and names."""
+
+    model: Path = DEFAULT_DIARIZATION
+    hint: SpeakerHint = field(default_factory=SpeakerHint)
+    names: Names | None = None
+
+
+@lru_cache(maxsize=2)
+def load_diarizer(path: Path) -> Diarize:
+    """The diarization pipeline in the folder `path`, loaded once per process. Raises DiarizationError."""
+    try:
+        from minutes.diarization import Diarizer  # pyannote is heavy: import it only when diarizing
+    except ImportError as error:
+        raise DiarizationError(f"speaker diarization is not available: {error}") from None
+    return Diarizer.load(path)
+
+
+def resolve(model: Path | None, hint: SpeakerHint, names: Names | None,
+            diarize: bool = True) -> tuple[SpeakerOptions | None, str | None]:
+    """A run's diarization settings (None: no diarization) and a warning line when it is off because the shipped
+    model is missing. Loads the diarizer now, so a bad model fails before any file is transcribed. Raises
+    ValueError for contradictory options, DiarizationError for a model that cannot be loaded."""
+    if not diarize:
+        if names:
+            raise ValueError("--names needs speakers; drop --no-diarize")
+        return None, None
+    if model is None and not DEFAULT_DIARIZATION.exists():
+        return None, (f"no diarization model in {DEFAULT_DIARIZATION}; minutes without speakers "
+                      "(--no-diarize hides this warning)")
+    if model is not None and not model.exists():
+        raise DiarizationError(f"no diarization model at {model}")
+    load_diarizer(model or DEFAULT_DIARIZATION)
+    return SpeakerOptions(model or DEFAULT_DIARIZATION, hint, names), None
+
+
+def add_speakers(minutes: Minutes, audio: np.ndarray, options: SpeakerOptions,
+                 hook: Callable[..., None] | None = None) -> tuple[Minutes, list[str]]:
+    """Diarize 16 kHz float32 `audio`, attribute the words of `minutes` and apply the names. Returns the
+    minutes and warnings (one line each); if diarization fails the minutes come back without speakers."""
+    try:
+        turns = load_diarizer(options.model)(audio, options.hint, hook)
+    except DiarizationError as error:
+        return minutes, [f"diarization failed ({error}); minutes written without speakers"]
+    minutes = attribute(minutes, turns)
+    return name_speakers(minutes, options.names) if options.names else (minutes, [])

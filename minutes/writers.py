@@ -14,6 +14,7 @@ from pathlib import PurePath
 from typing import Callable, TextIO
 
 from minutes.model import Minutes, Note
+from minutes.speakers import speakers_of
 
 Writer = Callable[[Minutes, TextIO], None]
 DEFAULT_FORMATS: tuple[str, ...] = ("md",)
@@ -61,11 +62,7 @@ def _file_id(minutes: Minutes) -> str:
 def _participants(minutes: Minutes) -> list[str]:
     """`minutes.participants` (named by a person), else `minutes.speakers`, else the segment speakers in order
     of first appearance."""
-    if minutes.participants:
-        return list(minutes.participants)
-    if minutes.speakers:
-        return list(minutes.speakers)
-    return list(dict.fromkeys(s.speaker for s in minutes.segments if s.speaker))
+    return list(minutes.participants or speakers_of(minutes))
 
 
 def _md(text: str) -> str:

@@ -18,6 +18,13 @@ from lm.vocab import CharVocab
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def no_shipped_diarization(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never load the shipped diarization model unless they point at it themselves: `transcribe` runs
+    without speakers (and warns) as on an install without models/diarization."""
+    monkeypatch.setattr("minutes.speakers.DEFAULT_DIARIZATION", tmp_path_factory.getbasetemp() / "no-diarization")
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path to a small random BiLSTM-CTC checkpoint (hidden=16, 1 layer): fast to load and run."""

@@ -1,13 +1,20 @@
 """Speaker attribution (words to diarization turns), segments cut at speaker changes, and speaker names."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import srt
+import webvtt
 
-from minutes.diarization import Turn
+from minutes import diarization, speakers
+from minutes.diarization import DiarizationError, SpeakerHint, Turn
 from minutes.model import Minutes, Segment, Word
+from minutes.pipeline import Transcriber
 from minutes.speakers import assign_speakers, attribute, name_speakers, parse_names, read_names_file
+from tests.test_cli import error_lines, run, transcribe
 
 A, B, C = "SPEAKER_00", "SPEAKER_01", "SPEAKER_02"
 
@@ -209,3 +216,199 @@ def test_names_without_speakers_warn() -> None:
     m = minutes_of(Segment(0.0, 1.0, "x"))
     out, warnings = name_speakers(m, ("Anna",))
     assert out == m and warnings == ["more names than speakers (0 found); unused: Anna"]
+
+
+# ------------------------------------------------------------------------------- through the command line
+
+WORDS = (Word("hello", 0.1, 0.4, 0.9), Word("everyone", 0.5, 0.9, 0.9), Word("thanks", 1.6, 1.9, 0.8),
+         Word("anna", 2.0, 2.3, 0.8))
+TURNS = [Turn(0.0, 1.2, A), Turn(1.2, 3.0, B)]
+
+
+class FakeDiarizer:
+    """Stands in for minutes.diarization.Diarizer: fixed turns, and a record of loads and hints."""
+
+    loads: list[Path] = []
+    hints: list[SpeakerHint] = []
+    fail = False
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> FakeDiarizer:
+        cls.loads.append(path)
+        return cls()
+
+    def __call__(self, audio: np.ndarray, hint: SpeakerHint, hook) -> list[Turn]:  # type: ignore[no-untyped-def]
+        self.hints.append(hint)
+        if self.fail:
+            raise DiarizationError("out of tea")
+        hook("diarize", completed=1, total=1)
+        return TURNS
+
+
+def fake_transcribe(self, audio: np.ndarray, source: str = "", hook=None, date=None) -> Minutes:  # type: ignore[no-untyped-def]
+    """Fixed words (the tiny random model's are arbitrary), so attribution is known."""
+    return Minutes(source=source, duration=audio.size / 16000, model="tiny", date=date,
+                   segments=(Segment(0.1, 2.3, "hello everyone thanks anna", WORDS),))
+
+
+@pytest.fixture
+def diarizer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type[FakeDiarizer]:
+    """The fake diarizer as the shipped one (in a folder that exists), and the fixed-words transcriber."""
+    shipped = tmp_path / "diarization"
+    shipped.mkdir()
+    monkeypatch.setattr(speakers, "DEFAULT_DIARIZATION", shipped)
+    monkeypatch.setattr(diarization, "Diarizer", FakeDiarizer, raising=False)
+    monkeypatch.setattr(Transcriber, "transcribe", fake_transcribe)
+    monkeypatch.setattr(FakeDiarizer, "loads", [])
+    monkeypatch.setattr(FakeDiarizer, "hints", [])
+    monkeypatch.setattr(FakeDiarizer, "fail", False)
+    speakers.load_diarizer.cache_clear()
+    yield FakeDiarizer
+    speakers.load_diarizer.cache_clear()
+
+
+def test_transcribe_names_carry_into_every_format(capsys, tiny_model, speech_like_wav, tmp_path, diarizer) -> None:
+    out = tmp_path / "out"
+    second = tmp_path / "more" / "second.wav"
+    second.parent.mkdir()
+    second.write_bytes(speech_like_wav.read_bytes())
+    code, _, err = transcribe(capsys, tiny_model, out, str(speech_like_wav), str(second), "-f", "all",
+                              "--names", "Anna,Bartek")
+    assert code == 0, err
+    assert err == ""
+    assert diarizer.loads == [diarizer_dir := speakers.DEFAULT_DIARIZATION] and diarizer_dir.is_dir()  # loaded once
+    assert diarizer.hints == [SpeakerHint(), SpeakerHint()]
+    assert_named_everywhere(out, "speech", ("Anna", "Bartek"))
+    assert_named_everywhere(out, "second", ("Anna", "Bartek"))
+
+
+def assert_named_everywhere(out: Path, stem: str, names: tuple[str, str]) -> None:
+    first, second = names
+    read = lambda fmt: (out / f"{stem}.{fmt}").read_text(encoding="utf-8")  # noqa: E731
+    md = read("md").splitlines()
+    md_first, md_second = (n.replace("_", r"\_") for n in names)  # Markdown escapes SPEAKER_00's underscore
+    assert f"- **Participants:** {md_first}, {md_second}" in md
+    assert f"**[00:00:00] {md_first}:** hello everyone" in md and f"**[00:00:01] {md_second}:** thanks anna" in md
+    assert [c.content for c in srt.parse(read("srt"))] == [f"{first}: hello everyone", f"{second}: thanks anna"]
+    cues = list(webvtt.from_string(read("vtt")))
+    assert [(c.voice, c.text) for c in cues] == [(first, "hello everyone"), (second, "thanks anna")]
+    data = json.loads(read("json"))
+    assert data["speakers"] == [first, second]
+    assert [(s["speaker"], s["text"]) for s in data["segments"]] == [(first, "hello everyone"), (second, "thanks anna")]
+    assert read("txt") == f"[00:00:00] {first}: hello everyone\n[00:00:01] {second}: thanks anna\n"
+    nist_first, nist_second = (n.replace(" ", "_") for n in names)  # NIST fields have no spaces
+    rttm = [line.split() for line in read("rttm").splitlines()]
+    assert [(r[3], r[4], r[7]) for r in rttm] == [("0.100", "0.800", nist_first), ("1.600", "0.700", nist_second)]
+    stm = [line.split(maxsplit=5) for line in read("stm").splitlines()]
+    assert [(s[2], s[5]) for s in stm] == [(nist_first, "hello everyone"), (nist_second, "thanks anna")]
+
+
+def test_labels_without_names_and_hints_reach_the_diarizer(capsys, tiny_model, speech_like_wav, tmp_path,
+                                                           diarizer) -> None:
+    out = tmp_path / "out"
+    code, _, err = transcribe(capsys, tiny_model, out, str(speech_like_wav), "-f", "all", "--speakers", "2")
+    assert code == 0, err
+    assert_named_everywhere(out, "speech", (A, B))
+    code, _, err = transcribe(capsys, tiny_model, out, str(speech_like_wav), "--min-speakers", "1",
+                              "--max-speakers", "3")
+    assert code == 0, err
+    assert diarizer.hints == [SpeakerHint(num=2), SpeakerHint(min=1, max=3)]
+
+
+def test_render_applies_a_new_mapping_without_transcribing(capsys, tiny_model, speech_like_wav, tmp_path,
+                                                           diarizer, monkeypatch) -> None:
+    out = tmp_path / "out"
+    assert transcribe(capsys, tiny_model, out, str(speech_like_wav), "-f", "json,md")[0] == 0
+    monkeypatch.setattr(Transcriber, "load", None)  # render must not load any model
+    mapping = tmp_path / "names.txt"
+    mapping.write_text("# our team\nSPEAKER_00=Cleo\nSPEAKER_01 = Dan Brown\n", encoding="utf-8")
+    code, stdout, err = run(capsys, "render", out / "speech.json", "-f", "all", "--names", mapping)
+    assert code == 0 and err == ""
+    assert_named_everywhere(out, "speech", ("Cleo", "Dan Brown"))
+    assert stdout.startswith(f"{out / 'speech.json'} -> {out / 'speech.md'}, ")
+    # rendering the named JSON again renames by the current names, into another folder
+    code, _, err = run(capsys, "render", out / "speech.json", "-f", "all", "--names", "Dan Brown=Dan,Cleo=Cleo",
+                       "-o", tmp_path / "again")
+    assert code == 0 and err == ""
+    assert_named_everywhere(tmp_path / "again", "speech", ("Cleo", "Dan"))
+
+
+def test_render_warns_about_names_that_match_no_speaker(capsys, tmp_path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(minutes_of(Segment(0.0, 1.0, "hi", speaker=A)).to_dict()), encoding="utf-8")
+    code, _, err = run(capsys, "render", path, "--names", "SPEAKER_09=Zed")
+    assert code == 0
+    assert err == f"minutes: warning: {path}: no speaker 'SPEAKER_09' to name; the speakers are {A}\n"
+    assert (tmp_path / "m.md").is_file()
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("not json", "Expecting value"),
+    ('{"version": 0, "segments": []}', "unsupported minutes JSON version 0"),
+    ('{"version": 1}', "missing key"),
+    (None, "No such file or directory"),
+])
+def test_render_bad_json_is_one_line_and_exit_2(capsys, tmp_path, content: str | None, reason: str) -> None:
+    bad = tmp_path / "bad.json"
+    if content is not None:
+        bad.write_text(content, encoding="utf-8")
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(minutes_of(Segment(0.0, 1.0, "hi")).to_dict()), encoding="utf-8")
+    code, _, err = run(capsys, "render", bad, good, "-f", "md,srt")
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"minutes: error: {bad}: ") and reason in err
+    assert "Traceback" not in err
+    assert (tmp_path / "good.md").is_file() and not (tmp_path / "bad.md").exists()
+
+
+def test_no_diarize_gives_no_speakers(capsys, tiny_model, speech_like_wav, tmp_path, diarizer) -> None:
+    out = tmp_path / "out"
+    code, _, err = transcribe(capsys, tiny_model, out, str(speech_like_wav), "-f", "json,rttm", "--no-diarize")
+    assert code == 0 and err == ""
+    assert diarizer.loads == []
+    data = json.loads((out / "speech.json").read_text(encoding="utf-8"))
+    assert data["speakers"] == [] and [s["speaker"] for s in data["segments"]] == [None]
+    assert (out / "speech.rttm").read_text(encoding="utf-8") == ""
+
+
+def test_missing_shipped_model_warns_and_goes_on(capsys, tiny_model, speech_like_wav, tmp_path, diarizer,
+                                                 monkeypatch) -> None:
+    monkeypatch.setattr(speakers, "DEFAULT_DIARIZATION", tmp_path / "nowhere")
+    code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(speech_like_wav), "-f", "json",
+                              "--names", "Anna")
+    assert code == 0
+    assert err == (f"minutes: warning: no diarization model in {tmp_path / 'nowhere'}; minutes without speakers "
+                   "(--no-diarize hides this warning)\n")
+    assert json.loads((tmp_path / "out" / "speech.json").read_text(encoding="utf-8"))["speakers"] == []
+
+
+def test_failing_diarization_keeps_the_transcript(capsys, tiny_model, speech_like_wav, tmp_path, diarizer) -> None:
+    diarizer.fail = True
+    code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(speech_like_wav), "-f", "json")
+    assert code == 0
+    assert err == (f"minutes: warning: {speech_like_wav}: diarization failed (out of tea); "
+                   "minutes written without speakers\n")
+    assert json.loads((tmp_path / "out" / "speech.json").read_text(encoding="utf-8"))["segments"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--speakers", "0"), "speaker counts must be at least 1"),
+    (("--speakers", "2", "--max-speakers", "3"), "either --speakers or --min-speakers/--max-speakers"),
+    (("--min-speakers", "4", "--max-speakers", "3"), "larger than --max-speakers"),
+    (("--no-diarize", "--names", "Anna"), "--names needs speakers"),
+    (("--diarization", "no/such/dir"), "no diarization model at no/such/dir"),
+])
+def test_bad_speaker_options_exit_2(capsys, tiny_model, speech_like_wav, tmp_path, diarizer, args, message) -> None:
+    code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(speech_like_wav), *args)
+    assert code == 2
+    assert len(error_lines(err)) == 1 and message in error_lines(err)[0]
+    assert not (tmp_path / "out" / "speech.md").exists()
+
+
+def test_malformed_names_file_is_a_usage_error(capsys, tiny_model, speech_like_wav, tmp_path, diarizer) -> None:
+    mapping = tmp_path / "names.txt"
+    mapping.write_text("SPEAKER_00 Anna\n", encoding="utf-8")
+    code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(speech_like_wav), "--names", mapping)
+    assert code == 2
+    assert err.splitlines()[-1] == (f"minutes transcribe: error: argument --names: {mapping} line 1: "
+                                    "expected LABEL=Name (e.g. SPEAKER_00=Anna), got 'SPEAKER_00 Anna'")
