@@ -46,12 +46,7 @@ class BiLSTMCTC(nn.Module):
         over the padding, several times faster to train on CPU (packed backward is slow) and harmless for
         length-bucketed batches.
         """
-        x = (features - self.feat_mean) / self.feat_std
-        batch, frames, dim = x.shape
-        pad = (-frames) % self.dims.stack
-        x = nn.functional.pad(x, (0, 0, 0, pad))
-        # (batch, frames, dim) -> (batch, frames / stack, stack * dim): consecutive frames side by side
-        x = x.reshape(batch, (frames + pad) // self.dims.stack, self.dims.stack * dim)
+        x = self.stack_frames(features)
         out_lengths = self.output_lengths(lengths)
         if exact and bool((out_lengths != x.shape[1]).any()):
             packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -59,5 +54,18 @@ class BiLSTMCTC(nn.Module):
                                                          total_length=x.shape[1])
         else:
             hidden, _ = self.lstm(x)
+        return self.classify(hidden), out_lengths
+
+    def stack_frames(self, features: torch.Tensor) -> torch.Tensor:
+        """CMVN and stacking: features (batch, frames, n_input) -> (batch, ceil(frames / stack), stack * n_input)."""
+        x = (features - self.feat_mean) / self.feat_std
+        batch, frames, dim = x.shape
+        pad = (-frames) % self.dims.stack
+        x = nn.functional.pad(x, (0, 0, 0, pad))
+        # (batch, frames, dim) -> (batch, frames / stack, stack * dim): consecutive frames side by side
+        return x.reshape(batch, (frames + pad) // self.dims.stack, self.dims.stack * dim)
+
+    def classify(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Top-layer LSTM outputs (batch, T, 2 * hidden) -> log-probs (batch, T, n_vocab)."""
         logits = self.output(self.dropout(hidden))  # (batch, T, n_vocab)
-        return logits.log_softmax(dim=-1), out_lengths
+        return logits.log_softmax(dim=-1)

@@ -1,6 +1,9 @@
 """Training recipe for the BiLSTM-CTC model: resumable, with dev WER/CER each epoch.
 
     python -m acoustic.train --train a.tsv b.tsv --dev dev.tsv --exp exp/am --epochs 30
+
+--chunk N --lookahead M trains (and validates) the latency-controlled BiLSTM of acoustic.streaming, with
+chunks of N output steps and M steps of look-ahead; --init MODEL starts from a shipped model (fine-tuning).
 """
 from __future__ import annotations
 
@@ -15,10 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from acoustic.checkpoint import save_model
+from acoustic.checkpoint import load_model, save_model
 from acoustic.data import collate, load_features, make_batches, read_manifest
 from acoustic.features import FRONTENDS, FeatureConfig, spec_augment
 from acoustic.model import BiLSTMCTC, ModelDims
+from acoustic.streaming import ChunkConfig, chunked_forward
 from lm.decode import greedy_ids
 from lm.logs import setup_logging
 from lm.metrics import error_rates
@@ -47,12 +51,17 @@ class TrainConfig:
     cache_dir: str | None = None
     spec_augment: bool = True
     frontend: str = "logmel"
+    chunk: int = 0  # LC-BLSTM chunk in output steps (0: whole utterances)
+    lookahead: int = 0  # LC-BLSTM look-ahead in output steps
+    init: str | None = None  # start from this model checkpoint
     dims: ModelDims = field(init=False)
     features: FeatureConfig = field(init=False)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.max_frames < 100 or self.peak_lr <= 0:
             raise ValueError("epochs >= 1, max_frames >= 100 and peak_lr > 0 are required")
+        if self.chunk:
+            ChunkConfig(self.chunk, self.lookahead)
         object.__setattr__(self, "features", FeatureConfig(kind=self.frontend))
         object.__setattr__(self, "dims", ModelDims(n_input=self.features.dim, n_vocab=len(CharVocab()),
                                                    stack=self.stack, hidden=self.hidden, layers=self.layers,
@@ -65,10 +74,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--train", nargs="+", required=True, help="training manifest TSVs (path text speaker duration)")
     p.add_argument("--dev", help="dev manifest for WER/CER each epoch and best.pt selection (lowest CER)")
     p.add_argument("--exp", required=True, help="experiment folder: last.pt, best.pt, model.pt, train.log")
-    for name in ("epochs", "max_frames", "warmup_steps", "dev_limit", "seed", "hidden", "layers", "stack", "threads"):
+    for name in ("epochs", "max_frames", "warmup_steps", "dev_limit", "seed", "hidden", "layers", "stack", "threads",
+                 "chunk", "lookahead"):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=TrainConfig.__dataclass_fields__[name].default)
     for name in ("peak_lr", "clip_norm", "dropout"):
         p.add_argument(f"--{name.replace('_', '-')}", type=float, default=TrainConfig.__dataclass_fields__[name].default)
+    p.add_argument("--init", help="model checkpoint to start from (its dimensions replace --hidden/--layers/--stack)")
     p.add_argument("--cache-dir", help="where computed features are cached (default: EXP/cache)")
     p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false")
     p.add_argument("--frontend", choices=FRONTENDS, default="logmel",
@@ -85,10 +96,18 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.peak_lr * min(step / config.warmup_steps, math.sqrt(config.warmup_steps / step))
 
 
+def run_model(model: BiLSTMCTC, feats: torch.Tensor, lengths: torch.Tensor, chunking: ChunkConfig | None,
+              exact: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole-utterance BiLSTM, or the LC-BLSTM when `chunking` is given -> (log-probs, output lengths)."""
+    if chunking is not None:
+        return chunked_forward(model, feats, lengths, chunking)
+    return model(feats, lengths, exact=exact)
+
+
 def compute_loss(model: BiLSTMCTC, feats: torch.Tensor, lengths: torch.Tensor,
-                 targets: list[list[int]]) -> torch.Tensor:
+                 targets: list[list[int]], chunking: ChunkConfig | None = None) -> torch.Tensor:
     """Mean CTC loss per target token of one batch."""
-    log_probs, out_lengths = model(feats, lengths, exact=False)
+    log_probs, out_lengths = run_model(model, feats, lengths, chunking, exact=False)
     flat = torch.tensor([t for target in targets for t in target], dtype=torch.long)
     target_lengths = torch.tensor([len(t) for t in targets])
     loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), flat, out_lengths, target_lengths,
@@ -107,7 +126,7 @@ def train_one_epoch(model, optimizer, config: TrainConfig, feats, targets, state
         x, lengths = collate(chunk)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, state["step"] + 1)
-        loss = compute_loss(model, x, lengths, [targets[i] for i in batch])
+        loss = compute_loss(model, x, lengths, [targets[i] for i in batch], chunking(config))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
@@ -119,12 +138,13 @@ def train_one_epoch(model, optimizer, config: TrainConfig, feats, targets, state
 
 
 @torch.no_grad()
-def validate(model: BiLSTMCTC, vocab: CharVocab, feats, texts: list[str], max_frames: int) -> tuple[float, float]:
-    """Greedy-decode the dev utterances -> (WER, CER)."""
+def validate(model: BiLSTMCTC, vocab: CharVocab, feats, texts: list[str], max_frames: int,
+             chunks: ChunkConfig | None = None) -> tuple[float, float]:
+    """Greedy-decode the dev utterances (with the LC-BLSTM when `chunks` is given) -> (WER, CER)."""
     model.eval()
     hyps = [""] * len(feats)
     for batch in make_batches([f.shape[0] for f in feats], max_frames, None):
-        log_probs, out_lengths = model(*collate([feats[i] for i in batch]))
+        log_probs, out_lengths = run_model(model, *collate([feats[i] for i in batch]), chunks)
         for row, i in enumerate(batch):
             hyps[i] = vocab.decode(greedy_ids(log_probs[row, :out_lengths[row]]))
     return error_rates(texts, hyps)
@@ -155,6 +175,22 @@ def load_data(config: TrainConfig, vocab: CharVocab):
     return [feats[i] for i in keep], [targets[i] for i in keep], dev_feats, dev_texts
 
 
+def chunking(config: TrainConfig) -> ChunkConfig | None:
+    return ChunkConfig(config.chunk, config.lookahead) if config.chunk else None
+
+
+def initial_model(config: TrainConfig, feats: list[torch.Tensor]) -> BiLSTMCTC:
+    """A fresh model with CMVN from the training features, or the --init checkpoint in training mode."""
+    if config.init:
+        model, _, features, _ = load_model(config.init)
+        if features != config.features:
+            raise SystemExit(f"--init {config.init} uses the {features.kind} front end, not {config.frontend}")
+        return model.train()
+    model = BiLSTMCTC(config.dims)
+    estimate_cmvn(model, feats)
+    return model
+
+
 def estimate_cmvn(model: BiLSTMCTC, feats: list[torch.Tensor]) -> None:
     frames = torch.cat([f.float() for f in feats[:: max(1, len(feats) // 500)]])
     model.feat_mean.copy_(frames.mean(dim=0))
@@ -170,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(config.threads)
     vocab = CharVocab()
     feats, targets, dev_feats, dev_texts = load_data(config, vocab)
-    model = BiLSTMCTC(config.dims)
+    model = initial_model(config, feats)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.peak_lr, weight_decay=1e-2)
     state = {"epoch": 0, "step": 0, "best_cer": None, "history": [], "hours_seen": 0.0}
     if (exp / "last.pt").is_file():
@@ -179,16 +215,19 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.load_state_dict(resumed["optimizer"])
         state = resumed["state"]
         log.info("resumed from %s at epoch %d", exp / "last.pt", state["epoch"])
-    else:
-        estimate_cmvn(model, feats)
-    log.info("model: %s, %.2fM parameters", config.dims, sum(p.numel() for p in model.parameters()) / 1e6)
+    log.info("model: %s, %.2fM parameters, chunking %s", model.dims,
+             sum(p.numel() for p in model.parameters()) / 1e6, chunking(config))
+    if config.init and state["epoch"] == 0 and dev_feats:
+        log.info("before fine-tuning: dev WER %s CER %s", *validate(model, vocab, dev_feats, dev_texts,
+                                                                    config.max_frames, chunking(config)))
     hours = sum(f.shape[0] for f in feats) * config.features.frame_hops / 360000
     while state["epoch"] < config.epochs:
         started = time.time()
         loss = train_one_epoch(model, optimizer, config, feats, targets, state)
         state["epoch"] += 1
         state["hours_seen"] += hours
-        wer, cer = validate(model, vocab, dev_feats, dev_texts, config.max_frames) if dev_feats else (None, None)
+        wer, cer = (validate(model, vocab, dev_feats, dev_texts, config.max_frames, chunking(config))
+                    if dev_feats else (None, None))
         state["history"].append({"epoch": state["epoch"], "loss": loss, "dev_wer": wer, "dev_cer": cer})
         log.info("epoch %d loss %.3f dev WER %s CER %s (%.0f s, %.1f h seen)", state["epoch"], loss,
                  wer, cer, time.time() - started, state["hours_seen"])

@@ -97,8 +97,12 @@ def hotword_tables(hotwords: dict[str, float] | None, vocab: CharVocab) -> tuple
     return full, partial
 
 
-class _Search:
-    """One utterance's search: beams (prefix -> [p_blank, p_nonblank]), per-prefix info and LM cache."""
+class PrefixSearch:
+    """One utterance's search: beams (prefix -> [p_blank, p_nonblank]), per-prefix info and LM cache.
+
+    `advance` takes one frame; `best` is the current leader (a partial result); `finish` ends the utterance.
+    lm.stream_beam drives it chunk by chunk, beam_search over a whole utterance.
+    """
 
     def __init__(self, vocab: CharVocab, lm: Any, options: BeamOptions, hotwords: dict[str, float] | None) -> None:
         self.vocab, self.options, self.blank = vocab, options, vocab.blank
@@ -181,6 +185,20 @@ class _Search:
                 new_cache[prefix] = (tuple(s[:, j:j + 1] for s in state), rows[j])
         self.cache = new_cache
 
+    def start(self) -> dict[str, list[float]]:
+        """The beams before the first frame: only the empty prefix."""
+        return {"": [0.0, NEG_INF]}
+
+    def advance(self, beams: dict[str, list[float]], row: list[float]) -> dict[str, list[float]]:
+        """One frame of log-probs (V,) -> the new (pruned) beams."""
+        if row[self.blank] > math.log(self.options.blank_skip):
+            return self.blank_frame(beams, row)
+        return self.prune(self.extend(beams, row))
+
+    def best(self, beams: dict[str, list[float]]) -> str:
+        """Text of the best-scoring prefix now (spaces collapsed), without the end-of-sentence terms."""
+        return " ".join(max(beams, key=lambda p: self.score(p, *beams[p])).split())
+
     def finish(self, beams: dict[str, list[float]]) -> list[Hypothesis]:
         """Close the last word, add </s>, rescore, merge prefixes that differ only in spaces."""
         best: dict[str, Hypothesis] = {}
@@ -209,14 +227,15 @@ def beam_search(log_probs: torch.Tensor, vocab: CharVocab, lm: Any = None, optio
     options = options or BeamOptions()
     if log_probs.dim() != 2 or log_probs.shape[1] != len(vocab):
         raise ValueError(f"log_probs must be (T, {len(vocab)}); got {tuple(log_probs.shape)}")
+    check_lm(lm)
+    search = PrefixSearch(vocab, lm, options, hotwords)
+    beams = search.start()
+    for row in log_probs.float().tolist():
+        beams = search.advance(beams, row)
+    return search.finish(beams)
+
+
+def check_lm(lm: Any) -> None:
+    """Raise ValueError for an LM in training mode (dropout would make the search random)."""
     if isinstance(lm, torch.nn.Module) and lm.training:
         raise ValueError("the LM is in training mode (dropout on): call lm.eval() first")
-    search = _Search(vocab, lm, options, hotwords)
-    beams: dict[str, list[float]] = {"": [0.0, NEG_INF]}
-    skip = math.log(options.blank_skip)
-    for row in log_probs.float().tolist():
-        if row[vocab.blank] > skip:
-            beams = search.blank_frame(beams, row)
-        else:
-            beams = search.prune(search.extend(beams, row))
-    return search.finish(beams)
