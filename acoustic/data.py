@@ -5,8 +5,10 @@ import csv
 import hashlib
 import logging
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -66,7 +68,7 @@ def _parse_row(manifest: Path, number: int, row: list[str], require_text: bool) 
 def _features_of(args: tuple[str, dict]) -> torch.Tensor:
     path, config = args
     torch.set_num_threads(1)
-    wave = torch.from_numpy(_read_16k(Path(path)))
+    wave = torch.from_numpy(read_16k(Path(path)))
     return LogMel(FeatureConfig(**config))(wave[None])[0].half()
 
 
@@ -78,7 +80,7 @@ def load_features(utterances: list[Utterance], config: FeatureConfig, cache_dir:
     if cache and cache.is_file():
         return torch.load(str(cache), weights_only=True)
     if config.kind == "whisper-encoder":
-        feats = _encoder_features(utterances, threads=workers)
+        feats = _encoder_features((read_16k(u.path) for u in utterances), len(utterances), threads=workers)
     else:
         from tqdm import tqdm
         jobs = [(str(u.path), asdict(config)) for u in utterances]
@@ -90,15 +92,31 @@ def load_features(utterances: list[Utterance], config: FeatureConfig, cache_dir:
     return feats
 
 
-def _encoder_features(utterances: list[Utterance], threads: int) -> list[torch.Tensor]:
+def audio_features(audios: list[np.ndarray], config: FeatureConfig, threads: int = 1) -> list[torch.Tensor]:
+    """Features (frames, dim) fp16 of 16 kHz audio already in memory (on-the-fly augmented training audio)."""
+    if config.kind == "whisper-encoder":
+        return _encoder_features(iter(audios), len(audios), threads, progress=False)
+    mel = LogMel(config)
+    return [mel(torch.from_numpy(audio)[None])[0].half() for audio in audios]
+
+
+@lru_cache(maxsize=2)
+def _whisper_encoder(threads: int):
+    from acoustic.encoder import WhisperEncoder
+
+    return WhisperEncoder(threads=threads)
+
+
+def _encoder_features(audios: Iterator[np.ndarray], count: int, threads: int,
+                      progress: bool = True) -> list[torch.Tensor]:
     """Whisper-encoder states per utterance. Utterances are packed into 30 s windows, each starting on an
     encoder frame boundary and followed by 0.2 s of silence, so the encoder runs once per window."""
     from tqdm import tqdm
 
-    from acoustic.encoder import SAMPLES_PER_FRAME, WINDOW_SAMPLES, WhisperEncoder
+    from acoustic.encoder import SAMPLES_PER_FRAME, WINDOW_SAMPLES
 
-    encoder, gap = WhisperEncoder(threads=threads), 10 * SAMPLES_PER_FRAME
-    feats: list[torch.Tensor] = [torch.empty(0)] * len(utterances)
+    encoder, gap = _whisper_encoder(threads), 10 * SAMPLES_PER_FRAME
+    feats: list[torch.Tensor] = [torch.empty(0)] * count
     packed: list[tuple[int, np.ndarray]] = []  # (utterance index, audio padded to whole frames + gap)
 
     def flush() -> None:
@@ -110,8 +128,8 @@ def _encoder_features(utterances: list[Utterance], threads: int) -> list[torch.T
             frame += frames
         packed.clear()
 
-    for index, utt in enumerate(tqdm(utterances, desc="encoder features")):
-        audio = _read_16k(utt.path)[:WINDOW_SAMPLES - gap]
+    for index, audio in enumerate(tqdm(audios, desc="encoder features", total=count, disable=not progress)):
+        audio = audio[:WINDOW_SAMPLES - gap]
         audio = np.pad(audio, (0, -audio.size % SAMPLES_PER_FRAME + gap))
         if packed and sum(a.size for _, a in packed) + audio.size - gap > WINDOW_SAMPLES:
             flush()
@@ -121,7 +139,8 @@ def _encoder_features(utterances: list[Utterance], threads: int) -> list[torch.T
     return feats
 
 
-def _read_16k(path: Path) -> np.ndarray:
+def read_16k(path: Path) -> np.ndarray:
+    """Mono float32 audio at SAMPLE_RATE."""
     audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     audio = audio.mean(axis=1)
     if rate != SAMPLE_RATE:

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acoustic.data import Utterance, read_manifest
+from acoustic.data import ManifestError, Utterance, read_manifest
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LJ_HELDOUT = 20  # the last clips of the LJSpeech manifest (LJ003-0079..LJ003-0098), never trained on
+# Held-out synthetic voices speaking sentences the LM never trained on, built by recipes/make_synth.sh.
+SYNTH_HELDOUT = Path(__file__).resolve().parents[1] / "exp" / "synth" / "heldout" / "manifest.tsv"
 
 
 def so762(part: slice) -> list[Utterance]:
     return read_manifest(DATA / "speechocean762" / "manifest_test.tsv")[part]
+
+
+def synth_heldout() -> list[Utterance]:
+    if not SYNTH_HELDOUT.is_file():
+        raise ManifestError(f"synth-heldout is not built yet: run `TRAIN=0 recipes/make_synth.sh` "
+                            f"(writes {SYNTH_HELDOUT})")
+    return read_manifest(SYNTH_HELDOUT)
 
 
 SETS = {
@@ -26,6 +35,7 @@ SETS = {
     # FSDD is CC BY-SA: evaluation only. Its official test split is repetitions 0-4 of each digit.
     "fsdd-test": lambda: [u for u in read_manifest(DATA / "fsdd" / "manifest.tsv")
                           if u.path.stem.rsplit("_", 1)[-1] in {"0", "1", "2", "3", "4"}],
+    "synth-heldout": synth_heldout,
 }
 DEFAULT_SETS = ("so762-eval", "ljspeech-heldout", "fsdd-test")
 
