@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import webvtt
 
 from minutes import diarization, speakers
 from minutes.diarization import DiarizationError, SpeakerHint, Turn
-from minutes.model import Minutes, Segment, Word
+from minutes.model import Minutes, Note, Segment, Word
 from minutes.pipeline import Transcriber
 from minutes.speakers import assign_speakers, attribute, name_speakers, parse_names, read_names_file
 from tests.test_cli import error_lines, run, transcribe
@@ -210,6 +211,13 @@ def test_names_apply_to_already_named_minutes() -> None:
     first, _ = name_speakers(named_minutes(), ("Anna", "Bartek"))
     again, warnings = name_speakers(first, {"Anna": "Anna Kowalska"})
     assert again.speakers == ("Anna Kowalska", "Bartek", C) and warnings == []
+
+
+def test_names_reach_note_owners() -> None:
+    m = replace(named_minutes(), actions=(Note(1.5, "send the notes", owner=A), Note(2.0, "book a room")),
+                decisions=(Note(0.5, "ship it", owner="Cleo"),))
+    out, _ = name_speakers(m, {A: "Anna"})
+    assert [n.owner for n in out.actions] == ["Anna", None] and out.decisions[0].owner == "Cleo"
 
 
 def test_names_without_speakers_warn() -> None:
