@@ -29,7 +29,7 @@ class AugmentConfig:
 
     speeds: tuple[float, ...] = (0.9, 1.0, 1.1)  # one is drawn per utterance (resampling: tempo and pitch)
     room_prob: float = 0.4  # convolve with a simulated room impulse response
-    rooms: int = 64  # size of the precomputed bank of room impulse responses
+    rooms: int = 64  # size of the seeded bank of room impulse responses
     rt60: tuple[float, float] = (0.15, 0.8)  # reverberation time range of the simulated rooms, seconds
     noise_prob: float = 0.5  # add coloured noise or babble
     babble_share: float = 0.3  # of the noisy utterances, the share with babble (needs a babble source)
@@ -62,24 +62,21 @@ def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:
     return AF.resample(wave, round(SAMPLE_RATE * factor), SAMPLE_RATE).numpy()
 
 
-def room_impulse_responses(count: int, rt60: tuple[float, float], seed: int) -> list[np.ndarray]:
-    """`count` impulse responses of random shoebox rooms (image source method, pyroomacoustics), each
-    starting at its direct path and scaled to unit energy."""
+def room_impulse_response(index: int, rt60: tuple[float, float], seed: int) -> np.ndarray:
+    """Impulse response number `index` of a seeded bank of random shoebox rooms (image source method,
+    pyroomacoustics), starting at its direct path and scaled to unit energy."""
     import pyroomacoustics as pra
 
-    rng = np.random.default_rng([seed, 7])
-    rirs = []
-    for _ in range(count):
-        dims = rng.uniform([3.0, 3.0, 2.4], [10.0, 8.0, 3.5])
-        absorption, order = pra.inverse_sabine(float(rng.uniform(*rt60)), dims)
-        room = pra.ShoeBox(dims, fs=SAMPLE_RATE, materials=pra.Material(absorption), max_order=min(order, 30))
-        room.add_source(rng.uniform(0.5, dims - 0.5))
-        room.add_microphone(rng.uniform(0.5, dims - 0.5))
-        room.compute_rir()
-        rir = np.asarray(room.rir[0][0], dtype=np.float32)
-        rir = rir[int(np.argmax(np.abs(rir))):]  # no delay before the direct sound
-        rirs.append(rir / np.sqrt(np.sum(rir ** 2)))
-    return rirs
+    rng = np.random.default_rng([seed, 7, index])
+    dims = rng.uniform([3.0, 3.0, 2.4], [10.0, 8.0, 3.5])
+    absorption, order = pra.inverse_sabine(float(rng.uniform(*rt60)), dims)
+    room = pra.ShoeBox(dims, fs=SAMPLE_RATE, materials=pra.Material(absorption), max_order=min(order, 30))
+    room.add_source(rng.uniform(0.5, dims - 0.5))
+    room.add_microphone(rng.uniform(0.5, dims - 0.5))
+    room.compute_rir()
+    rir = np.asarray(room.rir[0][0], dtype=np.float32)
+    rir = rir[int(np.argmax(np.abs(rir))):]  # no delay before the direct sound
+    return rir / np.sqrt(np.sum(rir ** 2))
 
 
 def reverberate(audio: np.ndarray, rir: np.ndarray) -> np.ndarray:
@@ -138,7 +135,12 @@ class Augmenter:
                  talkers: Callable[[np.random.Generator], list[np.ndarray]] | None = None) -> None:
         self.config = config
         self.talkers = talkers
-        self.rirs = room_impulse_responses(config.rooms, config.rt60, config.seed) if config.room_prob > 0 else []
+        self._rirs: dict[int, np.ndarray] = {}  # the bank, each room simulated when first drawn
+
+    def rir(self, index: int) -> np.ndarray:
+        if index not in self._rirs:
+            self._rirs[index] = room_impulse_response(index, self.config.rt60, self.config.seed)
+        return self._rirs[index]
 
     def __call__(self, audio: np.ndarray, key: tuple[int, ...] = ()) -> np.ndarray:
         """Augmented copy of float32 16 kHz `audio`; the same `key` (and seed) always gives the same result."""
@@ -147,8 +149,8 @@ class Augmenter:
         out = speed_perturb(np.asarray(audio, dtype=np.float32), float(rng.choice(c.speeds)))
         if out.size == 0:
             return out
-        if self.rirs and rng.random() < c.room_prob:
-            out = reverberate(out, self.rirs[int(rng.integers(len(self.rirs)))])
+        if rng.random() < c.room_prob:
+            out = reverberate(out, self.rir(int(rng.integers(c.rooms))))
         if rng.random() < c.noise_prob:
             if self.talkers is not None and rng.random() < c.babble_share:
                 noise = babble(out.size, self.talkers(rng))

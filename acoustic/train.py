@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from acoustic.augment import AugmentConfig, AugmentedFeatures
 from acoustic.checkpoint import load_model, save_model
 from acoustic.data import collate, load_features, make_batches, read_manifest
 from acoustic.features import FRONTENDS, FeatureConfig, spec_augment
@@ -50,6 +51,7 @@ class TrainConfig:
     threads: int = 2
     cache_dir: str | None = None
     spec_augment: bool = True
+    augment: bool = False  # on-the-fly waveform augmentation of the training audio (acoustic.augment)
     frontend: str = "logmel"
     chunk: int = 0  # LC-BLSTM chunk in output steps (0: whole utterances)
     lookahead: int = 0  # LC-BLSTM look-ahead in output steps
@@ -82,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--init", help="model checkpoint to start from (its dimensions replace --hidden/--layers/--stack)")
     p.add_argument("--cache-dir", help="where computed features are cached (default: EXP/cache)")
     p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false")
+    p.add_argument("--augment", action="store_true", help="augment the training audio anew each epoch: speed "
+                   "0.9/1.0/1.1, simulated rooms, noise and babble at 0-25 dB SNR, codecs (features then are "
+                   "computed per batch, not cached)")
     p.add_argument("--frontend", choices=FRONTENDS, default="logmel",
                    help="log-mel features or frozen Whisper tiny.en encoder states (default: logmel)")
     args = vars(p.parse_args(argv))
@@ -115,14 +120,16 @@ def compute_loss(model: BiLSTMCTC, feats: torch.Tensor, lengths: torch.Tensor,
     return loss / target_lengths.sum()
 
 
-def train_one_epoch(model, optimizer, config: TrainConfig, feats, targets, state: dict) -> float:
+def train_one_epoch(model, optimizer, config: TrainConfig, feats, targets, state: dict,
+                    augmented: AugmentedFeatures | None = None) -> float:
     model.train()
     rng = np.random.default_rng(config.seed + state["epoch"])
     generator = torch.Generator().manual_seed(config.seed + state["epoch"])
     batches = make_batches([f.shape[0] for f in feats], config.max_frames, rng)
     total, bar = 0.0, tqdm(batches, desc=f"epoch {state['epoch'] + 1}", leave=False)
     for batch in bar:
-        chunk = [spec_augment(feats[i].float(), generator) if config.spec_augment else feats[i] for i in batch]
+        source = augmented.batch(batch, state["epoch"]) if augmented else [feats[i] for i in batch]
+        chunk = [spec_augment(f.float(), generator) if config.spec_augment else f for f in source]
         x, lengths = collate(chunk)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, state["step"] + 1)
@@ -159,7 +166,7 @@ def save_checkpoint(path: Path, model, optimizer, config: TrainConfig, state: di
 
 
 def load_data(config: TrainConfig, vocab: CharVocab):
-    """Training features and targets (empty targets dropped), dev features and texts."""
+    """Training features and targets (empty targets dropped), dev features and texts, training audio paths."""
     cache = Path(config.cache_dir) if config.cache_dir else None
     utts = [u for manifest in config.train for u in read_manifest(manifest)]
     feats = load_features(utts, config.features, cache, workers=config.threads)
@@ -172,7 +179,8 @@ def load_data(config: TrainConfig, vocab: CharVocab):
         dev = read_manifest(config.dev)[: config.dev_limit]
         dev_feats = load_features(dev, config.features, cache, workers=config.threads)
         dev_texts = [u.text for u in dev]
-    return [feats[i] for i in keep], [targets[i] for i in keep], dev_feats, dev_texts
+    paths = [utts[i].path for i in keep]
+    return [feats[i] for i in keep], [targets[i] for i in keep], dev_feats, dev_texts, paths
 
 
 def chunking(config: TrainConfig) -> ChunkConfig | None:
@@ -205,7 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     vocab = CharVocab()
-    feats, targets, dev_feats, dev_texts = load_data(config, vocab)
+    feats, targets, dev_feats, dev_texts, paths = load_data(config, vocab)
+    augmented = AugmentedFeatures(paths, config.features, AugmentConfig(seed=config.seed),
+                                  threads=config.threads) if config.augment else None
     model = initial_model(config, feats)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.peak_lr, weight_decay=1e-2)
     state = {"epoch": 0, "step": 0, "best_cer": None, "history": [], "hours_seen": 0.0}
@@ -223,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     hours = sum(f.shape[0] for f in feats) * config.features.frame_hops / 360000
     while state["epoch"] < config.epochs:
         started = time.time()
-        loss = train_one_epoch(model, optimizer, config, feats, targets, state)
+        loss = train_one_epoch(model, optimizer, config, feats, targets, state, augmented)
         state["epoch"] += 1
         state["hours_seen"] += hours
         wer, cer = (validate(model, vocab, dev_feats, dev_texts, config.max_frames, chunking(config))

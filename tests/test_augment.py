@@ -7,7 +7,7 @@ import soundfile as sf
 import torch
 
 from acoustic.augment import (AugmentConfig, AugmentedFeatures, Augmenter, add_noise, babble, codec_round_trip,
-                              coloured_noise, reverberate, room_impulse_responses, speed_perturb)
+                              coloured_noise, reverberate, room_impulse_response, speed_perturb)
 from acoustic.features import SAMPLE_RATE, FeatureConfig
 from tests.conftest import make_speech_like
 
@@ -43,8 +43,8 @@ def test_babble_mixes_talkers_and_tiles_short_ones():
 
 
 def test_room_impulse_responses_are_seeded_and_keep_level():
-    first = room_impulse_responses(2, (0.2, 0.4), seed=5)
-    second = room_impulse_responses(2, (0.2, 0.4), seed=5)
+    first = [room_impulse_response(i, (0.2, 0.4), seed=5) for i in range(2)]
+    second = [room_impulse_response(i, (0.2, 0.4), seed=5) for i in range(2)]
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
     assert all(abs(np.sum(r ** 2) - 1.0) < 1e-4 and np.argmax(np.abs(r)) == 0 for r in first)
     audio = make_speech_like(1.0)
@@ -98,3 +98,22 @@ def test_augmented_features_for_training(tmp_path):
     assert all(abs(f.shape[0] - 101) <= 12 for f in feats)  # 1 s at 100 frames/s, speed 0.9..1.1
     assert torch.equal(source.batch([2], epoch=1)[0], feats[1])
     assert not torch.equal(source.batch([2], epoch=2)[0], feats[1])
+
+
+def test_training_with_augment_runs_and_is_resumable(tmp_path):
+    from acoustic.train import main
+    from tests.test_train import tone_utterance, write_manifest
+
+    rows = []
+    for i, text in enumerate(["abc", "cab", "ba ca", "cc ab"]):
+        sf.write(tmp_path / f"u{i}.wav", tone_utterance(text), SAMPLE_RATE)
+        rows.append((f"u{i}.wav", text, "spk", "1.0"))
+    manifest = write_manifest(tmp_path, rows)
+    exp = tmp_path / "exp"
+    args = ["--train", str(manifest), "--dev", str(manifest), "--exp", str(exp), "--hidden", "16", "--layers", "1",
+            "--max-frames", "400", "--threads", "1", "--augment"]
+    main(args + ["--epochs", "1"])
+    main(args + ["--epochs", "2"])
+    state = torch.load(exp / "last.pt", weights_only=True)
+    assert state["config"]["augment"] is True and [h["epoch"] for h in state["state"]["history"]] == [1, 2]
+    assert all(np.isfinite(h["loss"]) for h in state["state"]["history"])
