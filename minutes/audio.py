@@ -5,15 +5,18 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 
 from acoustic.features import SAMPLE_RATE
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".webm", ".mp4")
-_SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".webm", ".mp4",
+                    ".aif", ".aiff", ".mka")
+_SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 ACCEPTED = "WAV, FLAC, OGG/Opus, MP3 or M4A"
 
 
@@ -28,12 +31,7 @@ def load_audio(path: str | Path) -> np.ndarray:
     undecodable files.
     """
     path = Path(path)
-    if not path.exists():
-        raise AudioError("no such file")
-    if path.is_dir():
-        raise AudioError("is a folder, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError("empty file (0 bytes)")
+    _check_file(path)
     audio, rate = _decode(path)
     if audio.size == 0:
         raise AudioError("no audio samples (zero-length audio)")
@@ -85,3 +83,117 @@ def _resample(audio: np.ndarray, rate: int) -> np.ndarray:
 
     resampled = F.resample(torch.from_numpy(np.ascontiguousarray(audio)), rate, SAMPLE_RATE)
     return resampled.numpy().astype(np.float32)
+
+
+BLOCK_SAMPLES = 10 * SAMPLE_RATE  # what stream_audio yields at a time: 10 s, 640 KB of float32
+
+
+def stream_audio(path: str | Path, block_samples: int = BLOCK_SAMPLES) -> tuple[float | None, Iterator[np.ndarray]]:
+    """Open any supported file for reading in blocks: (duration in seconds if known, iterator of float32 mono
+    16 kHz blocks of at most block_samples). Memory stays bounded whatever the file's length.
+
+    16 kHz files libsndfile reads are read block by block (the same samples load_audio gives); everything
+    else is decoded and resampled by an ffmpeg pipe (load_audio's whole-file fallback where ffmpeg is
+    missing). Raises AudioError with a one-line reason, up front or from the iterator (mid-file damage).
+    """
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() in _SOUNDFILE_EXTENSIONS:
+        try:
+            info = sf.info(str(path))
+        except (sf.LibsndfileError, RuntimeError, TypeError):
+            info = None
+        if info is not None and info.samplerate == SAMPLE_RATE:
+            _check_not_truncated(path, info)
+            return info.frames / SAMPLE_RATE, _nonempty(_soundfile_blocks(path, block_samples))
+    if shutil.which("ffmpeg") is None:
+        audio = load_audio(path)
+        return audio.size / SAMPLE_RATE, iter([audio[i:i + block_samples] for i in range(0, audio.size, block_samples)])
+    return _probe_duration(path), _nonempty(_ffmpeg_blocks(path, block_samples))
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise AudioError("no such file")
+    if path.is_dir():
+        raise AudioError("is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError("empty file (0 bytes)")
+
+
+def _check_not_truncated(path: Path, info: "sf._SoundFileInfo") -> None:
+    """libsndfile quietly reads what is left of a cut-off WAV; its RIFF header still says how much there was."""
+    if info.format != "WAV":
+        return
+    with open(path, "rb") as file:
+        header = file.read(4096)
+    data = header.find(b"data", 12)
+    if data < 0 or data + 8 > len(header):
+        return
+    promised = int.from_bytes(header[data + 4:data + 8], "little")
+    present = path.stat().st_size - (data + 8)
+    if 0 < promised < 0xFFFFFFFF and present < promised:
+        raise AudioError(f"truncated file: the header promises {promised} bytes of audio, only {present} are there")
+
+
+def _soundfile_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
+    try:
+        with sf.SoundFile(str(path)) as file:
+            while True:
+                block = file.read(block_samples, dtype="float32", always_2d=True)
+                if not len(block):
+                    return
+                yield _finite(block.mean(axis=1))
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"damaged audio: {str(error).strip().splitlines()[-1] or 'unreadable'}") from None
+
+
+def _ffmpeg_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
+    """ffmpeg decodes and resamples to 16 kHz mono f32le on a pipe; its errors go to a file (no pipe deadlock)."""
+    command = [shutil.which("ffmpeg") or "ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le",
+               "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
+        try:
+            assert process.stdout is not None
+            while data := process.stdout.read(block_samples * 4):
+                usable = len(data) // 4 * 4
+                yield _finite(np.frombuffer(data[:usable], dtype=np.float32).copy())
+            if process.wait() != 0:
+                errors.seek(0)
+                lines = errors.read().decode(errors="replace").strip().splitlines()
+                reason = lines[-1].removeprefix(f"{path}: ") if lines else "unknown error"
+                raise AudioError(f"not a readable audio file ({ACCEPTED} expected): {reason}")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _nonempty(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    count = 0
+    for block in blocks:
+        count += block.size
+        if block.size:
+            yield block
+    if count == 0:
+        raise AudioError("no audio samples (zero-length audio)")
+
+
+def _finite(block: np.ndarray) -> np.ndarray:
+    if not np.isfinite(block).all():
+        raise AudioError("audio contains invalid (NaN/inf) samples")
+    return np.ascontiguousarray(block, dtype=np.float32)
+
+
+def _probe_duration(path: Path) -> float | None:
+    """Duration from ffprobe (for progress bars only); None when it cannot tell."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return None
+    try:
+        result = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                                 str(path)], capture_output=True, text=True, timeout=60, check=False)
+        return float(result.stdout.strip())
+    except (ValueError, OSError, subprocess.TimeoutExpired):
+        return None

@@ -2,26 +2,24 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator
-
-import numpy as np
-from tqdm import tqdm
 
 from acoustic.checkpoint import CheckpointError
 from lm.beam import BeamOptions
 from minutes import __version__
-from minutes.audio import AudioError, load_audio
+from minutes.audio import AUDIO_EXTENSIONS
+from minutes.batch import Outcome, Settings, make_options
+from minutes.console import Bars, print_summary, problem_lines
 from minutes.diarization import DiarizationError, SpeakerHint
-from minutes.files import Job, check_writable, discover, write_atomic
+from minutes.files import Job, check_writable, discover, parse_extensions, write_atomic
 from minutes.model import Minutes
-from minutes.pipeline import DECODERS, DEFAULT_BEAM, DEFAULT_HOTWORD_BONUS, SilentAudioError, Transcriber
-from minutes.speakers import SpeakerOptions, add_speakers, name_speakers, parse_names, resolve
+from minutes.pipeline import DECODERS, DEFAULT_BEAM, DEFAULT_HOTWORD_BONUS, DEFAULT_LM, resolve_model
+from minutes.resume import REPORT, BusyError
+from minutes.runner import BACKENDS, RunOptions, run_batch
+from minutes.speakers import name_speakers, parse_names, resolve
 from minutes.writers import DEFAULT_FORMATS, WRITERS
 
 FORMATS = tuple(WRITERS)
@@ -62,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hotword-bonus", type=float, default=DEFAULT_HOTWORD_BONUS,
                    help=f"log-score bonus of a hotword, -100..100 (default {DEFAULT_HOTWORD_BONUS:g})")
     add_speaker_arguments(t)
+    add_batch_arguments(t)
+    t.add_argument("--stream", action="store_true",
+                   help="transcribe through the live streaming path (latency-controlled BiLSTM, chunk by chunk; "
+                   "default model: the streaming model) to see what a live session would write")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
     r = commands.add_parser("render", help="write minutes again from their JSON (e.g. with speaker names), "
@@ -72,34 +74,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--formats", type=parse_formats, default=DEFAULT_FORMATS,
                    help=f"comma-separated: {','.join(FORMATS)} or all (default: md)")
     r.add_argument("--names", type=names_argument, help=NAMES_HELP)
-    add_app_commands(commands)
     return parser
 
 
-def add_app_commands(commands: argparse._SubParsersAction) -> None:
-    """`tui [FILE]` and `record`: the terminal app."""
-    for name, text in (("tui", "the terminal app: record or open a meeting, mark decisions, export minutes"),
-                       ("record", "start the terminal app recording, transcribing as it goes")):
-        a = commands.add_parser(name, help=text, description=text)
-        a.set_defaults(run=app_command)
-        if name == "tui":
-            a.add_argument("file", nargs="?", type=Path, metavar="FILE", help="a recording to open and transcribe")
-        a.add_argument("--device", help="input device, by index or name (see --list-devices; default: ask)")
-        a.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
-        a.add_argument("--recordings-dir", type=Path, help="where recordings are saved as they are made "
-                       "(default: $MINUTES_RECORDINGS or ~/.local/share/minutes/recordings)")
-        a.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="export folder (default: .)")
-        a.add_argument("-f", "--formats", type=parse_formats, default=("md", "json"),
-                       help=f"export formats: {','.join(FORMATS)} or all (default: md,json)")
-        a.add_argument("--model", type=Path, help="acoustic model file (default: the shipped model)")
-        a.add_argument("--decoder", choices=DECODERS, default="beam",
-                       help="beam (default, with the language model) or greedy")
+def add_batch_arguments(t: argparse.ArgumentParser) -> None:
+    """Folder runs: which files, how many workers, where (this machine or a Ray cluster), redo or resume."""
+    t.add_argument("--ext", type=extensions_argument, default=AUDIO_EXTENSIONS, metavar="EXTS",
+                   help=f"file extensions taken from folders (default: {','.join(e[1:] for e in AUDIO_EXTENSIONS)})")
+    t.add_argument("-j", "--jobs", type=int, metavar="N",
+                   help="parallel worker processes, each with its own model (default: from cores and free memory)")
+    t.add_argument("--force", action="store_true",
+                   help="transcribe again even inputs whose outputs are up to date (folders and several inputs)")
+    t.add_argument("--backend", choices=BACKENDS, default="local",
+                   help="local: worker processes on this machine (default); ray: actors on a Ray cluster")
+    t.add_argument("--address", metavar="ADDR",
+                   help="Ray cluster to join, e.g. 10.0.0.5:6379 or auto (default: start Ray on this machine)")
 
 
-def app_command(args: argparse.Namespace) -> int:
-    from tui.main import run  # imported here: minutes never imports tui (an upper layer) at load time
-
-    return run(args)
+def extensions_argument(value: str) -> tuple[str, ...]:
+    try:
+        return parse_extensions(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 NAMES_HELP = ('speaker names: "Anna,Bartek" (in order of first appearance), "SPEAKER_00=Anna,...", '
@@ -135,32 +131,50 @@ def transcribe_command(args: argparse.Namespace) -> int:
         print(f"minutes: error: {problem}", file=sys.stderr)
         return 2
     try:
-        transcriber = Transcriber.load(args.model, decoder=args.decoder, lm_path=args.lm, beam=beam_options(args),
-                                       hotwords=read_hotwords(args))
-        args.speaker_options, warning = resolve(args.diarization, SpeakerHint(args.speakers, args.min_speakers,
-                                                args.max_speakers), args.names, diarize=not args.no_diarize)
+        settings, warning = transcribe_settings(args)
+        if args.stream:
+            settings = streaming_settings(settings, args)
+        run = RunOptions(jobs=args.jobs, force=args.force, backend=args.backend, address=args.address,
+                         resume=len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs))
+        transcriber = settings.load()  # a bad model fails here, before any file
     except (CheckpointError, DiarizationError, ValueError, OSError) as error:
         print(f"minutes: error: {error}", file=sys.stderr)
         return 2
     if warning:
         print(f"minutes: warning: {warning}", file=sys.stderr)
-    jobs, failures = discover(args.inputs, args.output_dir)
-    for item, reason in failures:
-        print(f"minutes: error: {item}: {reason}", file=sys.stderr)
-    done = []
+    jobs, problems = discover(args.inputs, args.output_dir, args.ext)
+    unusable = [Outcome(item, "failed", reason) for item, reason in problems]
+    for outcome in unusable:
+        problem_lines(outcome)
     try:
-        for number, job in enumerate(jobs, start=1):
-            reason = run_job(job, transcriber, args, f"[{number}/{len(jobs)}]")
-            if reason:
-                failures.append((str(job.source), reason))
-                print(f"minutes: error: {job.source}: {reason}", file=sys.stderr)
-            else:
-                done.append(job)
+        with Bars(args.quiet) as bars:
+            outcomes = run_batch(jobs, args.output_dir, settings, run, bars, problem_lines, transcriber, unusable)
+    except BusyError as error:
+        print(f"minutes: error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("minutes: interrupted; finished outputs are complete, nothing half-written was left", file=sys.stderr)
+        print("minutes: interrupted; finished outputs are complete, nothing half-written was left; "
+              "run the same command again to go on", file=sys.stderr)
         return 130
-    print_summary(done, failures, args.formats)
-    return 1 if failures else 0
+    print_summary(outcomes, args.output_dir / REPORT if run.resume else None)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def transcribe_settings(args: argparse.Namespace) -> tuple[Settings, str | None]:
+    """The options that decide the outputs, validated (ValueError, OSError, DiarizationError), and a warning
+    line when diarization is off because its model is missing."""
+    speakers, warning = resolve(args.diarization, SpeakerHint(args.speakers, args.min_speakers, args.max_speakers),
+                                args.names, diarize=not args.no_diarize)
+    options = make_options(args.decoder, beam_options(args), read_hotwords(args))
+    return Settings(args.formats, resolve_model(args.model), args.lm or DEFAULT_LM, options, speakers,
+                    args.debug), warning
+
+
+def streaming_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    """--stream: the same outputs from minutes.streaming's engine (imported only when asked for)."""
+    from minutes.streaming import stream_settings
+
+    return stream_settings(settings, model_given=args.model is not None)
 
 
 def beam_options(args: argparse.Namespace) -> BeamOptions:
@@ -174,36 +188,6 @@ def read_hotwords(args: argparse.Namespace) -> dict[str, float]:
     if args.hotwords_file:
         entries += [line.split("#", 1)[0] for line in args.hotwords_file.read_text(encoding="utf-8").splitlines()]
     return {word: args.hotword_bonus for entry in entries for word in entry.split()}
-
-
-def run_job(job: Job, transcriber: Transcriber, args: argparse.Namespace, label: str) -> str | None:
-    """Transcribe one input and write every format; returns None on success, else a one-line reason."""
-    try:
-        audio = load_audio(job.source)
-        date = dt.date.fromtimestamp(job.source.stat().st_mtime).isoformat()
-        with progress(label, job.source.name, args.quiet) as hook:
-            minutes = transcriber.transcribe(audio, source=job.source.name, hook=hook, date=date)
-            if args.speaker_options:
-                minutes = with_speakers(minutes, audio, args.speaker_options, hook, job.source)
-        write_formats(minutes, job, args.formats)
-    except (AudioError, SilentAudioError) as error:
-        return str(error)
-    except OSError as error:
-        return f"cannot write output: {error.strerror or error}"
-    except Exception as error:  # one bad file must not stop the batch; --debug shows the traceback
-        if args.debug:
-            raise
-        return f"unexpected {type(error).__name__}: {error} (rerun with --debug for details)"
-    return None
-
-
-def with_speakers(minutes: Minutes, audio: np.ndarray, options: SpeakerOptions, hook: Callable[..., None],
-                  source: Path) -> Minutes:
-    """The diarization step of a job; its warnings are printed, one line each."""
-    minutes, warnings = add_speakers(minutes, audio, options, hook)
-    for warning in warnings:
-        print(f"minutes: warning: {source}: {warning}", file=sys.stderr)
-    return minutes
 
 
 def write_formats(minutes: Minutes, job: Job, formats: tuple[str, ...]) -> None:
@@ -239,23 +223,3 @@ def render_command(args: argparse.Namespace) -> int:
             continue
         print(f"{job.source} -> {', '.join(str(job.output(fmt)) for fmt in args.formats)}")
     return code
-
-
-@contextmanager
-def progress(label: str, name: str, quiet: bool) -> Iterator[Callable[..., None]]:
-    """Yield a progress hook(step, completed=, total=) drawn as a tqdm bar on stderr."""
-    with tqdm(desc=f"{label} {name}", unit="chunk", disable=quiet, leave=False, file=sys.stderr) as bar:
-        def hook(step: str, completed: int, total: int) -> None:
-            bar.total, bar.n = total, completed
-            bar.refresh()
-        yield hook
-
-
-def print_summary(done: list[Job], failures: list[tuple[str, str]], formats: tuple[str, ...]) -> None:
-    for job in done:
-        outputs = ", ".join(str(job.output(fmt)) for fmt in formats)
-        print(f"{job.source} -> {outputs}")
-    if failures:
-        print(f"{len(done)} done, {len(failures)} failed:", file=sys.stderr)
-        for item, reason in failures:
-            print(f"  {item}: {reason}", file=sys.stderr)

@@ -22,16 +22,19 @@ class Job:
         return self.out_stem.with_name(f"{self.out_stem.name}.{fmt}")
 
 
-def discover(inputs: list[str], outdir: Path) -> tuple[list[Job], list[tuple[str, str]]]:
-    """Expand files and folders (recursively, audio extensions only) into jobs; folder contents keep
-    their relative layout under outdir. Returns (jobs, [(input, reason)] for inputs that cannot be used)."""
+def discover(inputs: list[str], outdir: Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS
+             ) -> tuple[list[Job], list[tuple[str, str]]]:
+    """Expand files and folders into jobs: folders are searched recursively for files with one of
+    `extensions` (".wav", ...; case-insensitive, hidden files skipped) and keep their relative layout under
+    outdir; files named directly are always taken. Returns (jobs, [(input, reason)] for unusable inputs)."""
     jobs, problems = [], []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in extensions and p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
             if not found:
-                problems.append((item, "folder contains no audio files"))
+                problems.append((item, f"folder contains no audio files ({', '.join(extensions)})"))
             jobs.extend(Job(p, outdir / p.relative_to(path).with_suffix("")) for p in found)
         elif path.exists():
             jobs.append(Job(path, outdir / path.stem))
@@ -51,6 +54,14 @@ def _without_collisions(jobs: list[Job], problems: list[tuple[str, str]]) -> tup
         else:
             problems.append((str(job.source), f"outputs would overwrite those of {owner}; transcribe it separately"))
     return kept, problems
+
+
+def parse_extensions(value: str) -> tuple[str, ...]:
+    """`wav,.FLAC, mp3` -> (".wav", ".flac", ".mp3"); raises ValueError when nothing is left."""
+    names = tuple(dict.fromkeys("." + v.strip().lstrip(".").lower() for v in value.split(",") if v.strip(" .")))
+    if not names:
+        raise ValueError(f"no file extensions in {value!r}; e.g. wav,flac,mp3")
+    return names
 
 
 def check_writable(folder: Path) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -18,7 +18,8 @@ from lm.decode import greedy_ids
 from lm.rnnlm import load_lm
 from lm.vocab import CharVocab
 from minutes.model import Minutes, Word
-from minutes.segmenting import cut_points, split_on_pauses
+from minutes.segmenting import split_on_pauses
+from minutes.windows import Windows
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = MODELS / "default" / "model.pt"
@@ -28,6 +29,13 @@ DECODERS = ("beam", "greedy")
 DEFAULT_BEAM = BeamOptions(beam=16, lm_weight=2.0, word_bonus=3.0)
 DEFAULT_HOTWORD_BONUS = 50.0
 Hook = Callable[..., None]
+SILENCE_PEAK = 1e-4  # audio (or a window) whose peak stays below this is digital silence
+CARRY_S = 0.25  # a word ending this close to a window's cut may have been split: decode it again
+
+
+def resolve_model(model_path: str | Path | None = None) -> Path:
+    """The acoustic model file used: the given one, else $MINUTES_MODEL, else the shipped default."""
+    return Path(model_path or os.environ.get("MINUTES_MODEL") or DEFAULT_MODEL)
 
 
 class SilentAudioError(ValueError):
@@ -70,7 +78,7 @@ class Transcriber:
     def load(cls, model_path: str | Path | None = None, decoder: str = "beam", lm_path: str | Path | None = None,
              beam: BeamOptions | None = None, hotwords: dict[str, float] | None = None) -> "Transcriber":
         """The shipped (or given) acoustic model; beam decoding uses the shipped LM unless `lm_path` is given."""
-        path = Path(model_path or os.environ.get("MINUTES_MODEL") or DEFAULT_MODEL)
+        path = resolve_model(model_path)
         options = TranscribeOptions(decoder=decoder, beam=beam or DEFAULT_BEAM,
                                     hotwords=tuple((hotwords or {}).items()))
         return cls(path, options, Path(lm_path) if lm_path else DEFAULT_LM)
@@ -78,17 +86,40 @@ class Transcriber:
     def transcribe(self, audio: np.ndarray, source: str = "", hook: Hook | None = None,
                    date: str | None = None) -> Minutes:
         """Float32 mono 16 kHz samples (n,) -> Minutes; `hook(step, completed=, total=)` reports progress."""
-        if audio.size == 0 or float(np.abs(audio).max()) < 1e-4:
-            raise SilentAudioError("audio is silent: nothing to transcribe")
-        cuts = cut_points(audio, int(self.options.max_chunk_s * SAMPLE_RATE))
+        return self.transcribe_blocks([audio], source, hook, date, total_s=audio.size / SAMPLE_RATE)
+
+    def transcribe_blocks(self, blocks: Iterable[np.ndarray], source: str = "", hook: Hook | None = None,
+                          date: str | None = None, total_s: float | None = None) -> Minutes:
+        """Float32 mono 16 kHz sample blocks of any size (e.g. `stream_audio`) -> Minutes, in bounded memory.
+
+        Windows of at most max_chunk_s are cut at pauses; a word that touches a cut is dropped and its audio
+        carried into the next window, so no word is split. The result does not depend on the block sizes.
+        `hook("transcribe", completed=seconds, total=total_s)` reports progress after each window.
+        """
+        windows = Windows(blocks, int(self.options.max_chunk_s * SAMPLE_RATE))
         words: list[Word] = []
-        for index, (begin, end) in enumerate(zip(cuts[:-1], cuts[1:])):
-            words.extend(self._decode_chunk(audio[begin:end], begin / SAMPLE_RATE))
+        for start, window in windows:
+            if float(np.abs(window).max()) >= SILENCE_PEAK:  # digital silence has no words
+                found = self._decode_chunk(window, start / SAMPLE_RATE)
+                words.extend(self._carry_over(windows, start, window.size, found))
             if hook:
-                hook("transcribe", completed=index + 1, total=len(cuts) - 1)
+                hook("transcribe", completed=(start + window.size) / SAMPLE_RATE, total=total_s)
+        if windows.peak < SILENCE_PEAK:
+            raise SilentAudioError("audio is silent: nothing to transcribe")
         segments = split_on_pauses(words, self.options.pause_s, self.options.max_segment_s)
-        return Minutes(source=source, duration=audio.size / SAMPLE_RATE, model=self.name,
+        return Minutes(source=source, duration=windows.samples / SAMPLE_RATE, model=self.name,
                        segments=tuple(segments), date=date)
+
+    def _carry_over(self, windows: Windows, start: int, size: int, words: list[Word]) -> list[Word]:
+        """Words to keep from a window; if it was cut (more audio follows) and its last word reaches the cut,
+        that word is dropped and the next window starts where it begins (after the word before it)."""
+        last = words[-1] if words else None
+        if windows.final or last is None or (start + size) / SAMPLE_RATE - last.end > CARRY_S \
+                or last.start - start / SAMPLE_RATE < size / SAMPLE_RATE / 2:
+            return words
+        resume_s = max(last.start - CARRY_S, words[-2].end if len(words) > 1 else start / SAMPLE_RATE)
+        windows.carry_from(max(start + 1, int(round(resume_s * SAMPLE_RATE))))
+        return words[:-1]
 
     def emissions(self, chunk: np.ndarray) -> torch.Tensor:
         """Log-probs (T, vocab) of one chunk of at most max_chunk_s seconds."""

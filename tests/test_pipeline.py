@@ -37,7 +37,8 @@ def test_long_audio_is_chunked_with_monotonic_times(tiny_model, decoder):
     ticks = []
     minutes = transcriber.transcribe(audio, source="long.wav",
                                      hook=lambda step, completed, total: ticks.append((completed, total)))
-    assert ticks == [(1, 2), (2, 2)]
+    # progress in seconds of audio: a first window cut in the last third of 30 s, then the rest
+    assert len(ticks) == 2 and 20.0 <= ticks[0][0] <= 30.0 and ticks[1] == (41.0, 41.0) and ticks[0][1] == 41.0
     assert minutes.duration == pytest.approx(41.0)
     words = [w for s in minutes.segments for w in s.words]
     assert [w.start for w in words] == sorted(w.start for w in words)
