@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -56,6 +57,7 @@ class AppConfig:
     output_dir: Path = Path(".")
     formats: tuple[str, ...] = ("md", "json")
     chunks: ChunkOptions = ChunkOptions()
+    clock: Callable[[], dt.datetime] = dt.datetime.now  # names recordings (fixed in snapshot tests)
 
 
 # Messages from the workers (thread -> UI).
@@ -207,11 +209,11 @@ class MinutesApp(App[None]):
 
     def _show_status(self) -> None:
         parts = [f"model: {self.transcriber.name}" if self.transcriber else "loading model…",
-                 f"{len(self.draft.segments)} lines"]
+                 _count(len(self.draft.segments), "line")]
         if self.latencies:
             parts.append(f"latency {statistics.median(self.latencies):.1f} s")
         if self.recording:
-            parts.append(f"audio: {self.recording}")
+            parts.append(f"saving to {self.recording.name}")
         self.query_one("#status", Static).update("  ·  ".join(parts))
 
     # ---- recording --------------------------------------------------------------------------------
@@ -240,7 +242,7 @@ class MinutesApp(App[None]):
                              lambda i: None if i is None else self.start_recording(devices[i]))
 
     def start_recording(self, device: InputDevice | None) -> None:
-        stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M%S")
+        stamp = self.config.clock().strftime("%Y-%m-%d-%H%M%S")
         path = self.config.recordings_dir / f"meeting-{stamp}.wav"
         try:
             source = self._open(device)
@@ -254,7 +256,7 @@ class MinutesApp(App[None]):
             self.notify(f"Cannot save recordings in {self.config.recordings_dir}: {error.strerror or error}",
                         severity="error", timeout=15)
             return
-        self._begin(Draft(source=path.name, date=dt.date.today().isoformat()), busy=True)
+        self._begin(Draft(source=path.name, date=self.config.clock().date().isoformat()), busy=True)
         self.recording = path
         self._stop.clear()
         self._paused.clear()
@@ -345,11 +347,11 @@ class MinutesApp(App[None]):
         rows = [(f"seg-{i}", line_text(s, self.draft.speaker(i))) for i, s in
                 zip(self.draft.add(message.update.final), message.update.final)]
         partial = message.update.partial
-        self.transcript.append_rows(rows, None if partial is None or message.done else
-                                    line_text(partial, None).stylize("dim italic"))
+        self.transcript.append_rows(rows, None if partial is None else _provisional(partial),
+                                    keep_partial=not rows and not message.done)
         if message.done:
             self.busy = bool(self.recording)
-            self.notify(f"Transcript complete: {len(self.draft.segments)} lines")
+            self.notify(f"Transcript complete: {_count(len(self.draft.segments), 'line')}")
         self._show_status()
 
     def on_recording_ended(self, message: RecordingEnded) -> None:
@@ -421,7 +423,7 @@ class MinutesApp(App[None]):
         self.transcript.append_rows([(f"seg-{i}", line_text(s, self.draft.speaker(i)))
                                      for i, s in enumerate(self.draft.segments)], None)
         self._show_state(f"{message.path.name}: {clock(message.minutes.duration)}, "
-                         f"{len(self.draft.segments)} lines.   e: export")
+                         f"{_count(len(self.draft.segments), 'line')}.   e: export")
         self._show_status()
 
     # ---- editing ----------------------------------------------------------------------------------
@@ -488,7 +490,8 @@ class MinutesApp(App[None]):
         def done(values: list[str] | None) -> None:
             if values and values[0].strip():
                 note = self.draft.add_note(at, values[0])
-                self.transcript.append_rows([(f"note-{len(self.draft.notes) - 1}", note_text(note))], None)
+                row = (f"note-{len(self.draft.notes) - 1}", note_text(note))
+                self.transcript.append_rows([row], keep_partial=True)
                 self.exported = False
 
         self.push_screen(FormScreen(f"Note at {clock(at)}", [("Note", "")]), done)
@@ -578,6 +581,16 @@ _COMMAND_TITLES = {
 }
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _provisional(segment: Segment) -> Text:
+    text = line_text(segment, None)
+    text.stylize("dim italic")
+    return text
+
+
 def _new_words(update: LiveUpdate, arrivals: deque[tuple[int, float]], shown: float) -> tuple[list[float], float]:
     """Arrival times of the words in `update` that end after `shown` (seconds), and the new `shown`."""
     segments: list[Segment] = list(update.final) + ([update.partial] if update.partial else [])
@@ -592,6 +605,8 @@ def _new_words(update: LiveUpdate, arrivals: deque[tuple[int, float]], shown: fl
 
 
 def make_app(config: AppConfig = AppConfig(), transcriber: Transcriber | Callable[[], Transcriber] | None = None,
-             open_source: SourceFactory | None = None) -> MinutesApp:
-    """The app as the CLI and the tests build it; the model loads in the background unless given."""
-    return MinutesApp(config, transcriber or Transcriber.load, open_source)
+             open_source: SourceFactory | None = None,
+             live: Callable[[Transcriber, ChunkOptions], LiveTranscriber] = ChunkedTranscriber) -> MinutesApp:
+    """The app as the CLI and the tests build it; the model loads in the background unless given. `open_source`
+    replaces the sound device, `live` the live transcriber (a streaming engine plugs in here)."""
+    return MinutesApp(config, transcriber or Transcriber.load, open_source, live)

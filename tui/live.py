@@ -20,8 +20,9 @@ _FRAME = SAMPLE_RATE // 100  # 10 ms energy frames
 
 @dataclass(frozen=True)
 class LiveUpdate:
-    """What changed after a feed: segments now final (recording times, seconds) and the words heard
-    since then as one provisional segment (None when there are none)."""
+    """What changed after a feed: segments now final (recording times, seconds) and, when decoded anew,
+    the words heard since then as one provisional segment (None: the provisional line is unchanged, or
+    gone when there are final segments)."""
 
     final: tuple[Segment, ...] = ()
     partial: Segment | None = None

@@ -47,10 +47,14 @@ class TranscriptView(OptionList):
     def at_end(self) -> bool:
         return self.scroll_y >= self.max_scroll_y - 1
 
-    def append_rows(self, rows: list[tuple[str, Text]], partial: Text | None) -> None:
-        """Add rows, then show `partial` (or no provisional row) as the last one."""
+    def append_rows(self, rows: list[tuple[str, Text]], partial: Text | None = None,
+                    keep_partial: bool = False) -> None:
+        """Add rows, then show `partial` as the last row; without one, the provisional row stays if
+        `keep_partial`, else it goes."""
         follow = self.at_end()
         if self._has(PARTIAL):
+            if partial is None and keep_partial:
+                partial = self.options[-1].prompt  # type: ignore[assignment]
             self.remove_option(PARTIAL)
         self.add_options([Option(prompt, id=row_id) for row_id, prompt in rows])
         if partial is not None:
@@ -71,7 +75,7 @@ class LevelMeter(Static):
     WIDTH = 20
 
     def show_level(self, rms: float) -> None:
-        db = 20 * math.log10(max(rms, 1e-6))
+        db = max(-60.0, 20 * math.log10(max(rms, 1e-6)))
         filled = round(self.WIDTH * min(1.0, max(0.0, (db + 60) / 60)))
         style = "red" if db > -3 else "green"
         self.update(Text("▮" * filled, style=style) + Text("▯" * (self.WIDTH - filled), style="dim")
