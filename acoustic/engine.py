@@ -1,9 +1,10 @@
 """Multi-stream acoustic engine: many audio streams through one LC-BLSTM, one batched step per chunk tick.
 
-Each stream has a slot: its incremental log-mel (acoustic.streaming.StreamingLogMel), the feature frames
-not yet consumed, and its carried forward LSTM state, which lives with every other stream's state in two
-batched tensors (layers, capacity, hidden) on the engine's device. `step()` gathers every stream that has
-a whole block (chunk + look-ahead) of features, runs them as one batch, scatters the new states back and
+Each stream has a slot: its incremental log-mel buffer (acoustic.streaming.StreamingLogMel), the feature
+frames not yet consumed, and its carried forward LSTM state, which lives with every other stream's state in
+two batched tensors (layers, capacity, hidden) on the engine's device. `step()` computes the new feature
+frames of all streams in one mel call per group of equal-sized windows, gathers every stream that has a
+whole block (chunk + look-ahead) of features, runs them as one batch, scatters the new states back and
 returns each stream's log-probs. Streams open and close at any time; a stream's numbers do not depend on
 which others share its batches. `close(slot)` runs the rest of a stream with the shortened look-ahead of
 its end, so a closed stream's log-probs equal `chunked_forward` over its whole audio.
@@ -19,7 +20,8 @@ import torch
 
 from acoustic.features import FeatureConfig
 from acoustic.model import BiLSTMCTC
-from acoustic.streaming import ChunkConfig, StreamingLogMel, State, initial_state, step
+from acoustic.streaming import (ChunkConfig, State, StreamingLogMel, batched_log_mel, frame_log_mel, initial_state,
+                                step)
 
 
 @dataclass
@@ -38,6 +40,7 @@ class AcousticEngine:
         self.features, self.chunks, self.device = features, chunks, torch.device(device)
         self.stack = model.dims.stack
         self.state: State = initial_state(model, capacity, self.device)
+        self.mel = frame_log_mel(features, self.device)  # shared by all streams
         self.slots: dict[int, _Slot] = {}
 
     @property
@@ -52,18 +55,18 @@ class AcousticEngine:
             self.state = tuple(torch.cat([s, torch.zeros_like(s)], 1) for s in self.state)  # type: ignore[assignment]
         for s in self.state:
             s[:, slot] = 0.0
-        mel = StreamingLogMel(self.features, self.device)
+        mel = StreamingLogMel(self.features, self.device, self.mel)
         self.slots[slot] = _Slot(mel, torch.zeros(0, self.features.n_mels, device=self.device))
         return slot
 
     def push(self, slot: int, samples: np.ndarray) -> None:
-        """Append 16 kHz float32 samples (n,) to a stream (features are computed now, the model in step)."""
-        entry = self.slots[slot]
-        entry.frames = torch.cat([entry.frames, entry.mel.accept(samples)])
+        """Append 16 kHz float32 samples (n,) to a stream (features and the model run in step)."""
+        self.slots[slot].mel.push(samples)
 
     @torch.inference_mode()
     def step(self) -> dict[int, torch.Tensor]:
         """Run every stream with a whole block ready, batched, until none is -> {slot: log-probs (T, V)}."""
+        self._features(list(self.slots))
         while True:
             ready = [s for s, e in self.slots.items() if e.frames.shape[0] >= self.block_frames]
             if not ready:
@@ -75,7 +78,8 @@ class AcousticEngine:
     def close(self, slot: int) -> torch.Tensor:
         """End a stream: its remaining log-probs (T, V) (the look-ahead shrinks at the end); frees the slot."""
         entry = self.slots[slot]
-        entry.frames = torch.cat([entry.frames, entry.mel.flush()])
+        entry.mel.finish()
+        self._features([slot])
         while entry.frames.shape[0] >= self.block_frames:
             self._run([slot])
         if entry.frames.shape[0]:
@@ -83,6 +87,13 @@ class AcousticEngine:
         out = torch.cat(entry.out) if entry.out else torch.zeros(0, self.model.dims.n_vocab)
         del self.slots[slot]
         return out
+
+    def _features(self, slots: list[int]) -> None:
+        """New feature frames of these slots, batched."""
+        entries = [self.slots[s] for s in slots]
+        for entry, frames in zip(entries, batched_log_mel(self.mel, [e.mel.take() for e in entries])):
+            if frames.shape[0]:
+                entry.frames = torch.cat([entry.frames, frames])
 
     def _run(self, ready: list[int]) -> None:
         """One batched block for the `ready` slots (each has block_frames frames)."""
@@ -95,10 +106,11 @@ class AcousticEngine:
                                                                           self.state[1][:, index]))
         for batched, part in zip(self.state, new):
             batched[:, index] = part
+        log_probs = log_probs.float().cpu()  # one device -> host copy for the whole batch
         for row, s in enumerate(ready):
             entry = self.slots[s]
             entry.frames = entry.frames[nc * self.stack:]
-            entry.out.append(log_probs[row].float().cpu())
+            entry.out.append(log_probs[row])
 
     def _run_tail(self, slot: int) -> None:
         """The last, shorter blocks of a closing stream (fewer than block_frames frames left)."""

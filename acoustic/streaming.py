@@ -160,48 +160,78 @@ def step(model: BiLSTMCTC, chunk: torch.Tensor, look: torch.Tensor, look_len: to
     return model.classify(chunk), (torch.cat(h_out), torch.cat(c_out))
 
 
+def frame_log_mel(config: FeatureConfig, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """LogMel's transform without centring: whole n_fft windows at hop spacing (batch, n) -> power mel."""
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
+        n_mels=config.n_mels, power=2.0, center=False).to(device)
+
+
+def batched_log_mel(mel: torch.nn.Module, windows: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Log-mel frames (k, n_mels) of each window (n,), one mel call per group of equal-length windows."""
+    out: list[torch.Tensor | None] = [None] * len(windows)
+    groups: dict[int, list[int]] = {}
+    for index, window in enumerate(windows):
+        groups.setdefault(window.numel(), []).append(index)
+    for size, members in groups.items():
+        if size == 0:
+            for i in members:
+                out[i] = windows[i].new_zeros(0, mel.n_mels)
+            continue
+        # (N, size) -> (N, n_mels, k) -> (N, k, n_mels)
+        frames = torch.log(mel(torch.stack([windows[i] for i in members])) + 1e-6).transpose(1, 2)
+        for row, i in enumerate(members):
+            out[i] = frames[row]
+    return out  # type: ignore[return-value]
+
+
 class StreamingLogMel:
     """Log-mel frames of a growing signal, identical to acoustic.features.LogMel over the whole signal.
 
-    LogMel centres frame t on sample t * hop with reflect padding at both ends; here frame t is emitted as
-    soon as samples up to t * hop + n_fft / 2 have arrived, and `flush` adds the end's reflect padding.
+    LogMel centres frame t on sample t * hop with reflect padding at both ends; here frame t is ready as
+    soon as samples up to t * hop + n_fft / 2 have arrived, and `finish` adds the end's reflect padding.
+    `push` only buffers; `take` hands out the window of every ready frame, so that a multi-stream engine
+    can compute many streams' frames in one call (batched_log_mel); `accept` and `flush` do it for one.
     """
 
-    def __init__(self, config: FeatureConfig = FeatureConfig(), device: torch.device | str = "cpu") -> None:
-        self.config, self.half = config, config.n_fft // 2
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
-            n_mels=config.n_mels, power=2.0, center=False).to(device)
-        self.device = device
-        self.buffer = torch.zeros(0, device=device)  # left-padded samples from the next frame's window start
-        self.seen = 0  # samples received
-        self.started = False
+    def __init__(self, config: FeatureConfig = FeatureConfig(), device: torch.device | str = "cpu",
+                 mel: torch.nn.Module | None = None) -> None:
+        self.config, self.half, self.device = config, config.n_fft // 2, device
+        self.mel = mel if mel is not None else frame_log_mel(config, device)
+        self.buffer = torch.zeros(0, device=device)  # samples from the next frame's window start on
+        self.started = False  # the start's reflect padding is in the buffer
 
-    def _frames(self, padded: torch.Tensor) -> torch.Tensor:
-        """Every whole n_fft window of `padded` (n,) at hop spacing -> (frames, n_mels); keeps the rest."""
-        count = (padded.numel() - self.config.n_fft) // HOP_LENGTH + 1 if padded.numel() >= self.config.n_fft else 0
-        self.buffer = padded[count * HOP_LENGTH:]
-        if count == 0:
-            return torch.zeros(0, self.config.n_mels, device=self.device)
-        window = padded[: (count - 1) * HOP_LENGTH + self.config.n_fft]
-        return torch.log(self.mel(window[None]) + 1e-6)[0].T
+    def push(self, samples: np.ndarray | torch.Tensor) -> None:
+        """Buffer new samples (n,)."""
+        samples = torch.as_tensor(np.asarray(samples, dtype=np.float32), device=self.device)
+        self.buffer = torch.cat([self.buffer, samples])
+        if not self.started and self.buffer.numel() > self.half:  # the reflect padding needs half + 1 samples
+            self.buffer = torch.cat([self.buffer[1:self.half + 1].flip(0), self.buffer])
+            self.started = True
+
+    def take(self) -> torch.Tensor:
+        """The window (n,) of every frame now complete (empty if none); the buffer keeps the rest."""
+        if not self.started or self.buffer.numel() < self.config.n_fft:
+            return self.buffer[:0]
+        count = (self.buffer.numel() - self.config.n_fft) // HOP_LENGTH + 1
+        window = self.buffer[:(count - 1) * HOP_LENGTH + self.config.n_fft]
+        self.buffer = self.buffer[count * HOP_LENGTH:]
+        return window
+
+    def finish(self) -> None:
+        """End of signal: add the end's reflect padding (a signal of at most n_fft / 2 samples has no frames,
+        as LogMel cannot frame it either); total frames then = samples // hop + 1."""
+        if self.started:
+            self.buffer = torch.cat([self.buffer, self.buffer[-self.half - 1:-1].flip(0)])
+        else:
+            self.buffer = self.buffer[:0]
 
     def accept(self, samples: np.ndarray | torch.Tensor) -> torch.Tensor:
         """New samples (n,) -> the frames (k, n_mels) they complete."""
-        samples = torch.as_tensor(np.asarray(samples, dtype=np.float32), device=self.device)
-        self.seen += samples.numel()
-        padded = torch.cat([self.buffer, samples])
-        if not self.started:
-            if padded.numel() <= self.half:  # the reflect padding needs half + 1 samples
-                self.buffer = padded
-                return torch.zeros(0, self.config.n_mels, device=self.device)
-            padded = torch.cat([padded[1:self.half + 1].flip(0), padded])
-            self.started = True
-        return self._frames(padded)
+        self.push(samples)
+        return batched_log_mel(self.mel, [self.take()])[0]
 
     def flush(self) -> torch.Tensor:
-        """The last frames (with the end's reflect padding); total frames = samples // hop + 1."""
-        if not self.started:  # at most n_fft / 2 samples: LogMel cannot frame them either
-            return torch.zeros(0, self.config.n_mels, device=self.device)
-        tail = self.buffer[-self.half - 1:-1].flip(0)
-        return self._frames(torch.cat([self.buffer, tail]))
+        """The last frames."""
+        self.finish()
+        return batched_log_mel(self.mel, [self.take()])[0]
