@@ -227,18 +227,20 @@ def load_diarizer(path: Path) -> Diarize:
 def resolve(model: Path | None, hint: SpeakerHint, names: Names | None,
             diarize: bool = True) -> tuple[SpeakerOptions | None, str | None]:
     """A run's diarization settings (None: no diarization) and a warning line when it is off because the shipped
-    model is missing. Loads the diarizer now, so a bad model fails before any file is transcribed. Raises
-    ValueError for contradictory options, DiarizationError for a model that cannot be loaded."""
+    model is missing or unusable. Loads the diarizer now, so a bad model fails before any file is transcribed.
+    Raises ValueError for contradictory options, DiarizationError for a given `model` that cannot be loaded."""
     if not diarize:
         if names:
             raise ValueError("--names needs speakers; drop --no-diarize")
         return None, None
-    if model is None and not DEFAULT_DIARIZATION.exists():
-        return None, (f"no diarization model in {DEFAULT_DIARIZATION}; minutes without speakers "
-                      "(--no-diarize hides this warning)")
     if model is not None and not model.exists():
         raise DiarizationError(f"no diarization model at {model}")
-    load_diarizer(model or DEFAULT_DIARIZATION)
+    try:
+        load_diarizer(model or DEFAULT_DIARIZATION)
+    except DiarizationError as error:
+        if model is not None:
+            raise
+        return None, f"{error}; minutes without speakers (--no-diarize hides this warning)"
     return SpeakerOptions(model or DEFAULT_DIARIZATION, hint, names), None
 
 

@@ -242,6 +242,10 @@ class FakeDiarizer:
 
     @classmethod
     def load(cls, path: Path | None = None) -> FakeDiarizer:
+        if not (path and path.is_dir()):
+            raise DiarizationError(f"no diarization model in {path}")
+        if (path / "broken").exists():
+            raise DiarizationError(f"cannot load the diarization model in {path}: bad pickle")
         cls.loads.append(path)
         return cls()
 
@@ -389,7 +393,22 @@ def test_missing_shipped_model_warns_and_goes_on(capsys, tiny_model, speech_like
     assert code == 0
     assert err == (f"minutes: warning: no diarization model in {tmp_path / 'nowhere'}; minutes without speakers "
                    "(--no-diarize hides this warning)\n")
+    assert diarizer.loads == []
     assert json.loads((tmp_path / "out" / "speech.json").read_text(encoding="utf-8"))["speakers"] == []
+
+
+def test_a_given_model_that_cannot_load_exits_2_but_the_shipped_one_warns(capsys, tiny_model, speech_like_wav,
+                                                                          tmp_path, diarizer) -> None:
+    broken = tmp_path / "mine"
+    broken.mkdir()
+    (broken / "broken").touch()
+    code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(speech_like_wav), "--diarization", broken)
+    assert code == 2 and err == f"minutes: error: cannot load the diarization model in {broken}: bad pickle\n"
+    (speakers.DEFAULT_DIARIZATION / "broken").touch()
+    code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(speech_like_wav))
+    assert code == 0 and err.startswith(f"minutes: warning: cannot load the diarization model in "
+                                        f"{speakers.DEFAULT_DIARIZATION}: bad pickle; minutes without speakers")
+    assert (tmp_path / "out" / "speech.md").is_file()
 
 
 def test_failing_diarization_keeps_the_transcript(capsys, tiny_model, speech_like_wav, tmp_path, diarizer) -> None:
