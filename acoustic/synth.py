@@ -7,8 +7,8 @@
 Writes OUT/audio/SPEAKER/UTT.flac (16 kHz mono; `--format opus` for compact files), OUT/manifest.tsv
 (path text speaker duration) and OUT/voices.tsv (each pseudo-speaker's engine, voice, prosody, licence, split).
 The `heldout` split uses only held-out voices and sentences (see acoustic/voices.py, acoustic/sentences.py).
-Rerunning the same command reuses the audio already rendered. Engines that are not installed are skipped
-with a warning (recipes/setup_synth.sh installs them). Exit code 0, 1 if some sentences failed to render,
+Rerunning the same command reuses the audio already rendered. Engines take turns; the turns of engines that are
+not installed are skipped with a warning (recipes/setup_synth.sh installs them), the other utterances stay the same. Exit code 0, 1 if some sentences failed to render,
 2 on bad options or when no voice can run.
 """
 from __future__ import annotations
@@ -54,23 +54,21 @@ class SynthConfig:
             raise ValueError("--sentences and --speakers-per-voice must be >= 1, --generated-share in 0..1")
 
 
-def select_voices(config: SynthConfig) -> tuple[list[BaseVoice], list[str]]:
-    """(base voices to use, warnings about those skipped). Held-out voices serve only the heldout split; voices
-    that are not free for training (Piper joe) are used in training only when named exactly."""
-    chosen, warnings, missing = [], [], {}
+def select_voices(config: SynthConfig) -> tuple[list[BaseVoice], dict[str, str]]:
+    """(base voices of the split that --voices selects, {engine: why it cannot run here} for missing engines).
+    Held-out voices serve only the heldout split; voices that are not free for training (Piper joe) are used in
+    training only when named exactly. Missing engines keep their voices (and so their turns) in the list, so the
+    utterances of the other engines do not depend on what is installed."""
+    chosen = []
     for base in catalogue():
-        if base.split != config.split:
-            continue
         named = any(fnmatch.fnmatch(base.id, p) for p in config.voices)
-        if config.voices and not named:
+        if base.split != config.split or (config.voices and not named):
             continue
         if config.split == "train" and not base.free and base.id not in config.voices:
             continue
-        reason = missing.setdefault(base.engine, engine_missing(base.engine))
-        if not reason:
-            chosen.append(base)
-    warnings += [f"skipping {engine}: {reason}" for engine, reason in missing.items() if reason]
-    return chosen, warnings
+        chosen.append(base)
+    reasons = {engine: engine_missing(engine) for engine in sorted({b.engine for b in chosen})}
+    return chosen, {engine: reason for engine, reason in reasons.items() if reason}
 
 
 def assign_speakers(bases: list[BaseVoice], config: SynthConfig) -> list[Voice]:
@@ -110,20 +108,23 @@ def write_tsv(path: Path, header: tuple[str, ...], rows: list[tuple]) -> None:
     os.replace(tmp, path)
 
 
-def synthesize(config: SynthConfig, sentences: list[str], speakers: list[Voice], hook=None) -> list[str]:
-    """Render every sentence with its speaker; write manifest.tsv and voices.tsv. Returns the failures."""
+def synthesize(config: SynthConfig, sentences: list[str], speakers: list[Voice], missing: dict[str, str],
+               hook=None) -> list[str]:
+    """Render every sentence with its speaker (skipping engines in `missing`); write manifest.tsv and voices.tsv.
+    Returns the failures."""
     rows, failures = [], []
     extension = "opus" if config.format == "opus" else "flac"
     for index, (text, voice) in enumerate(zip(sentences, speakers)):
         relative = Path("audio") / voice.id / f"{config.split}-{config.seed}-{index:06d}.{extension}"
         try:
-            duration = render_one(voice, text, config.out / relative, config)
-            rows.append((relative.as_posix(), text, voice.id, f"{duration:.3f}"))
+            if voice.base.engine not in missing:
+                duration = render_one(voice, text, config.out / relative, config)
+                rows.append((relative.as_posix(), text, voice.id, f"{duration:.3f}"))
         except (RuntimeError, OSError, ValueError) as error:
             failures.append(f"{relative}: {error}")
         if hook:
             hook("synthesize", completed=index + 1, total=len(sentences))
-    used = {v.id: v for v in speakers[: len(sentences)]}.values()
+    used = {v.id: v for v in speakers[: len(sentences)] if v.base.engine not in missing}.values()
     write_tsv(config.out / "voices.tsv", ("speaker", "engine", "voice", "tempo", "warp", "pitch", "noise", "split",
                                           "licence"),
               [(v.id, v.base.engine, v.base.name, v.tempo, v.warp, v.pitch, v.noise, v.base.split, v.base.licence)
@@ -174,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     if config is None:
         list_voices()
         return 0
-    bases, warnings = select_voices(config)
-    for warning in warnings:
-        print(f"acoustic.synth: {warning}", file=sys.stderr)
-    if not bases:
+    bases, missing = select_voices(config)
+    for engine, reason in missing.items():
+        print(f"acoustic.synth: skipping the {engine} voices' utterances: {reason}", file=sys.stderr)
+    if not [b for b in bases if b.engine not in missing]:
         print("acoustic.synth: no voice can run for this split and --voices (see --list-voices)", file=sys.stderr)
         return 2
     missing_text = [str(p) for p in config.text if not p.is_file()]
@@ -191,12 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     speakers = assign_speakers(bases, config)
     config.out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(sentences), desc=f"synthesize {config.split}", unit="utt")
-    failures = synthesize(config, sentences, speakers, hook=lambda step, completed, total: bar.update(1))
+    failures = synthesize(config, sentences, speakers, missing, hook=lambda step, completed, total: bar.update(1))
     bar.close()
     for failure in failures:
         print(f"acoustic.synth: failed: {failure}", file=sys.stderr)
-    print(f"{len(sentences) - len(failures)} utterances by {len({v.id for v in speakers})} speakers "
-          f"({len(bases)} voices) in {config.out / 'manifest.tsv'}")
+    rendered = [v for v in speakers[: len(sentences)] if v.base.engine not in missing]
+    print(f"{len(rendered) - len(failures)} utterances by {len({v.id for v in rendered})} speakers "
+          f"({len({v.base.id for v in rendered})} voices) in {config.out / 'manifest.tsv'}")
     return 1 if failures else 0
 
 

