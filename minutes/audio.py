@@ -86,6 +86,7 @@ def _resample(audio: np.ndarray, rate: int) -> np.ndarray:
 
 
 BLOCK_SAMPLES = 10 * SAMPLE_RATE  # what stream_audio yields at a time: 10 s, 640 KB of float32
+MAX_CHANNELS = 64  # more (a damaged header?) goes to ffmpeg rather than into a huge read buffer
 
 
 def stream_audio(path: str | Path, block_samples: int = BLOCK_SAMPLES) -> tuple[float | None, Iterator[np.ndarray]]:
@@ -103,7 +104,7 @@ def stream_audio(path: str | Path, block_samples: int = BLOCK_SAMPLES) -> tuple[
             info = sf.info(str(path))
         except (sf.LibsndfileError, RuntimeError, TypeError):
             info = None
-        if info is not None and info.samplerate == SAMPLE_RATE:
+        if info is not None and info.samplerate == SAMPLE_RATE and 0 < info.channels <= MAX_CHANNELS:
             _check_not_truncated(path, info)
             return info.frames / SAMPLE_RATE, _nonempty(_soundfile_blocks(path, block_samples))
     if shutil.which("ffmpeg") is None:

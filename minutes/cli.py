@@ -12,6 +12,7 @@ from lm.beam import BeamOptions
 from minutes import __version__
 from minutes.audio import AUDIO_EXTENSIONS
 from minutes.batch import Outcome, Settings, make_options
+from minutes.cluster import BackendError
 from minutes.console import Bars, print_summary, problem_lines
 from minutes.diarization import DiarizationError, SpeakerHint
 from minutes.files import Job, check_writable, discover, parse_extensions, write_atomic
@@ -149,7 +150,7 @@ def transcribe_command(args: argparse.Namespace) -> int:
     try:
         with Bars(args.quiet) as bars:
             outcomes = run_batch(jobs, args.output_dir, settings, run, bars, problem_lines, transcriber, unusable)
-    except BusyError as error:
+    except (BusyError, BackendError) as error:
         print(f"minutes: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
