@@ -185,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing_text:
         print(f"acoustic.synth: text file not found: {', '.join(missing_text)}", file=sys.stderr)
         return 2
+    if not config.text:
+        print(f"acoustic.synth: no corpus text in {DEFAULT_TEXT}: generated meeting sentences only", file=sys.stderr)
     train_lines, heldout_lines = corpus_split(list(config.text))
     rng = np.random.default_rng([config.seed, SPLITS.index(config.split), 0])
     sentences = choose_sentences(train_lines if config.split == "train" else heldout_lines, config.sentences,
