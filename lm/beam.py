@@ -163,27 +163,15 @@ class PrefixSearch:
 
     def prune(self, beams: dict[str, list[float]]) -> dict[str, list[float]]:
         """Keep the best `beam` prefixes; forget the info and LM states of the others."""
-        kept = dict(heapq.nlargest(self.options.beam, beams.items(), key=lambda kv: self.score(kv[0], *kv[1])))
-        self.advance_lm(kept)
-        self.info = {p: self.info[p] for p in kept}
+        kept = self.select(beams)
+        advance_lm([(self, kept)])
         return kept
 
-    def advance_lm(self, beams: dict[str, list[float]]) -> None:
-        """One batched LM step for the kept prefixes that have no state yet (their parents all do)."""
-        if self.lm is None:
-            return
-        missing = [p for p in beams if p not in self.cache]
-        new_cache = {p: self.cache[p] for p in beams if p in self.cache}
-        if missing:
-            parents = [self.cache[p[:-1]][0] for p in missing]
-            # per-prefix states (layers, 1, H) -> one batch (layers, len(missing), H)
-            state = tuple(torch.cat([s[k] for s in parents], dim=1) for k in range(len(parents[0])))
-            tokens = torch.tensor([self.ids[p[-1]] for p in missing])
-            log_probs, state = self.lm.step(tokens, state)
-            rows = log_probs.tolist()
-            for j, prefix in enumerate(missing):
-                new_cache[prefix] = (tuple(s[:, j:j + 1] for s in state), rows[j])
-        self.cache = new_cache
+    def select(self, beams: dict[str, list[float]]) -> dict[str, list[float]]:
+        """The best `beam` prefixes, without their LM step (see advance_lm); forgets the others' info."""
+        kept = dict(heapq.nlargest(self.options.beam, beams.items(), key=lambda kv: self.score(kv[0], *kv[1])))
+        self.info = {p: self.info[p] for p in kept}
+        return kept
 
     def start(self) -> dict[str, list[float]]:
         """The beams before the first frame: only the empty prefix."""
@@ -191,9 +179,13 @@ class PrefixSearch:
 
     def advance(self, beams: dict[str, list[float]], row: list[float]) -> dict[str, list[float]]:
         """One frame of log-probs (V,) -> the new (pruned) beams."""
-        if row[self.blank] > math.log(self.options.blank_skip):
+        if self.skips(row):
             return self.blank_frame(beams, row)
         return self.prune(self.extend(beams, row))
+
+    def skips(self, row: list[float]) -> bool:
+        """True for a near-certain blank frame (blank_frame, no new prefixes, no LM step)."""
+        return row[self.blank] > math.log(self.options.blank_skip)
 
     def best(self, beams: dict[str, list[float]]) -> str:
         """Text of the best-scoring prefix now (spaces collapsed), without the end-of-sentence terms."""
@@ -233,6 +225,25 @@ def beam_search(log_probs: torch.Tensor, vocab: CharVocab, lm: Any = None, optio
     for row in log_probs.float().tolist():
         beams = search.advance(beams, row)
     return search.finish(beams)
+
+
+def advance_lm(searches: list[tuple[PrefixSearch, dict[str, list[float]]]]) -> None:
+    """One batched LM step for the kept prefixes that have no LM state yet (their parents all do), over
+    several searches that share one LM (e.g. one per stream); each search then keeps only its beams' states."""
+    jobs = [(search, beams, [p for p in beams if p not in search.cache]) for search, beams in searches
+            if search.lm is not None]
+    rows = [(search, prefix) for search, _, missing in jobs for prefix in missing]
+    if rows:
+        parents = [search.cache[prefix[:-1]][0] for search, prefix in rows]
+        # per-prefix states (layers, 1, H) -> one batch (layers, len(rows), H)
+        state = tuple(torch.cat([s[k] for s in parents], dim=1) for k in range(len(parents[0])))
+        tokens = torch.tensor([search.ids[prefix[-1]] for search, prefix in rows])
+        log_probs, state = jobs[0][0].lm.step(tokens, state)
+        scores = log_probs.tolist()
+        for j, (search, prefix) in enumerate(rows):
+            search.cache[prefix] = (tuple(s[:, j:j + 1] for s in state), scores[j])
+    for search, beams, _ in jobs:
+        search.cache = {p: search.cache[p] for p in beams}
 
 
 def check_lm(lm: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from lm.align import AlignedWord, align_words
-from lm.beam import BeamOptions, PrefixSearch, check_lm
+from lm.beam import BeamOptions, PrefixSearch, advance_lm, check_lm
 from lm.vocab import CharVocab
 
 
@@ -69,20 +69,7 @@ class StreamDecoder:
 
     def accept(self, log_probs: torch.Tensor) -> list[DecoderEvent]:
         """One chunk of log-probs (T, V) -> events: finals for segments that ended, then one partial."""
-        if log_probs.dim() != 2 or log_probs.shape[1] != len(self.vocab):
-            raise ValueError(f"log_probs must be (T, {len(self.vocab)}); got {tuple(log_probs.shape)}")
-        log_probs = log_probs.detach().float().cpu()
-        events = []
-        for index, row in enumerate(log_probs.tolist()):
-            self.frame += 1
-            if self._frame(row):
-                self.rows.append(log_probs[index])
-            if self.speech and self._endpoint():
-                events.extend(self._final())
-                self._new_segment()
-        if self.speech:
-            events.append(DecoderEvent(False, self._partial_text(), self.start, self.frame))
-        return events
+        return accept_many([self], [log_probs])[0]
 
     def finish(self) -> list[DecoderEvent]:
         """End of stream: the last segment's final event (none if it held no speech)."""
@@ -90,19 +77,37 @@ class StreamDecoder:
         self._new_segment()
         return events
 
-    def _frame(self, row: list[float]) -> bool:
-        """Decode one frame; False for leading silence, which only moves the segment start past it."""
+    def _begin(self, row: list[float]) -> bool:
+        """Count one frame; False for leading silence, which only moves the segment start past it."""
+        self.frame += 1
         silent = row[self.vocab.blank] >= self._silence
         if not self.speech and silent:
             self.start = self.frame
             return False
         self.speech = True
         self.trailing_blank = self.trailing_blank + 1 if silent else 0
+        return True
+
+    def _search(self, row: list[float]) -> bool:
+        """Decode one frame of the segment; True when its kept prefixes still need their LM step."""
         if self.greedy:
             self.ids.append(max(range(len(row)), key=row.__getitem__))
-        else:
-            self.beams = self.search.advance(self.beams, row)
+            return False
+        if self.search.skips(row):
+            self.beams = self.search.blank_frame(self.beams, row)
+            return False
+        self.beams = self.search.select(self.search.extend(self.beams, row))
         return True
+
+    def _end(self, row: torch.Tensor, in_segment: bool) -> list[DecoderEvent]:
+        """After the frame's LM step: keep its row; at an endpoint, the final event and a new segment."""
+        if in_segment:
+            self.rows.append(row)
+        if not (self.speech and self._endpoint()):
+            return []
+        events = self._final()
+        self._new_segment()
+        return events
 
     def _endpoint(self) -> bool:
         return (self.trailing_blank >= self.endpoint.endpoint_frames
@@ -125,6 +130,28 @@ class StreamDecoder:
         shifted = tuple(replace(w, start_frame=w.start_frame + self.start, end_frame=w.end_frame + self.start)
                         for w in words)
         return [DecoderEvent(True, text, self.start, self.frame, shifted)]
+
+
+def accept_many(decoders: list[StreamDecoder], chunks: list[torch.Tensor]) -> list[list[DecoderEvent]]:
+    """Several streams' chunks (T_i, V) in lock-step, frame by frame, with ONE LM call per frame for all
+    streams' new prefixes (the decoders share one LM) -> each stream's events, as its own `accept` gives."""
+    for decoder, chunk in zip(decoders, chunks):
+        if chunk.dim() != 2 or chunk.shape[1] != len(decoder.vocab):
+            raise ValueError(f"log_probs must be (T, {len(decoder.vocab)}); got {tuple(chunk.shape)}")
+    chunks = [c.detach().float().cpu() for c in chunks]
+    rows = [c.tolist() for c in chunks]
+    events: list[list[DecoderEvent]] = [[] for _ in decoders]
+    for t in range(max((len(r) for r in rows), default=0)):
+        active = [i for i in range(len(decoders)) if t < len(rows[i])]
+        in_segment = {i: decoders[i]._begin(rows[i][t]) for i in active}
+        needs_lm = [i for i in active if in_segment[i] and decoders[i]._search(rows[i][t])]
+        advance_lm([(decoders[i].search, decoders[i].beams) for i in needs_lm])
+        for i in active:
+            events[i] += decoders[i]._end(chunks[i][t], in_segment[i])
+    for i, decoder in enumerate(decoders):
+        if decoder.speech and len(rows[i]):
+            events[i].append(DecoderEvent(False, decoder._partial_text(), decoder.start, decoder.frame))
+    return events
 
 
 def _merge(ids: list[int], blank: int) -> list[int]:

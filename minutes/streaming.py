@@ -18,8 +18,9 @@ batched model step for all streams with a whole chunk ready (streams may open an
 each stream's result is the same as if it ran alone). `stream.feed` is `feed_many` with one stream.
 Works on `device="cuda"` as on the CPU (same API). The engine is thread-safe (one lock).
 
-For the TUI's `LiveUpdate`: finals = [e.segment for e in events if e.final]; partial = the last non-final
-event's segment (or None). Only log-mel models stream (the Whisper-encoder model works on 30 s windows).
+For the TUI's `LiveUpdate(final, partial)`: `LiveUpdate(*split_events(stream.feed(samples)))`, and at the
+end `LiveUpdate(*split_events(stream.close()))`. Only log-mel models stream (the Whisper-encoder model's
+front end works on 30 s windows; bench/stream.py measures what re-encoding a sliding window would cost).
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from acoustic.features import SAMPLE_RATE, frames_to_seconds
 from acoustic.streaming import ChunkConfig
 from lm.beam import BeamOptions
 from lm.rnnlm import load_lm
-from lm.stream_beam import DecoderEvent, EndpointOptions, StreamDecoder
+from lm.stream_beam import DecoderEvent, EndpointOptions, StreamDecoder, accept_many
 from minutes.batch import Settings
 from minutes.model import Minutes, Segment, Word
 from minutes.pipeline import (DEFAULT_BEAM, DEFAULT_LM, MODELS, SILENCE_PEAK, Hook, SilentAudioError,
@@ -73,6 +74,12 @@ class StreamOptions:
 class StreamEvent:
     final: bool  # True: `segment` is finished; False: the current, provisional line
     segment: Segment
+
+
+def split_events(events: list[StreamEvent]) -> tuple[tuple[Segment, ...], Segment | None]:
+    """Events -> (the final segments, the latest partial segment or None)."""
+    partials = [e.segment for e in events if not e.final]
+    return tuple(e.segment for e in events if e.final), (partials[-1] if partials else None)
 
 
 class Stream:
@@ -134,9 +141,11 @@ class StreamingEngine:
                     raise ValueError("this stream is closed")
                 self.acoustic.push(stream.slot, samples)
             events: dict[Stream, list[StreamEvent]] = {stream: [] for stream in pushes}
-            for slot, log_probs in self.acoustic.step().items():
-                stream = self._streams[slot]
-                events.setdefault(stream, []).extend(self._events(stream.decoder.accept(log_probs)))
+            stepped = self.acoustic.step()
+            streams = [self._streams[slot] for slot in stepped]
+            decoded = accept_many([s.decoder for s in streams], list(stepped.values()))  # one LM call per frame
+            for stream, found in zip(streams, decoded):
+                events.setdefault(stream, []).extend(self._events(found))
             return events
 
     def close_stream(self, stream: Stream) -> list[StreamEvent]:
