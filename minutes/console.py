@@ -46,8 +46,9 @@ class Bars:
     def _worker(self, worker: int, desc: str, completed: float, total: float | None) -> None:
         bar = self.workers.get(worker)
         if bar is None:
-            bar = self.workers[worker] = tqdm(desc=desc, unit="s", file=sys.stderr, leave=False,
-                                              position=len(self.workers) + 1, bar_format=_BAR)
+            position = len(self.workers) + (self.files is not None)  # below the files bar, if there is one
+            bar = self.workers[worker] = tqdm(desc=desc, total=round(total) if total else None, unit="s",
+                                              file=sys.stderr, leave=False, position=position, bar_format=_BAR)
         if bar.desc != desc:
             bar.reset()
             bar.set_description_str(desc, refresh=False)

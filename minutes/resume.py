@@ -77,8 +77,11 @@ class Journal:
         os.fsync(self._file.fileno())
 
 
-def _state(source: Path) -> dict[str, int]:
-    stat = source.stat()
+def _state(source: Path) -> dict[str, int | None]:
+    try:
+        stat = source.stat()
+    except OSError:  # removed while it was transcribed
+        return {"size": None, "mtime_ns": None}
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
@@ -86,14 +89,20 @@ def plan(jobs: list[Job], journal: Journal | None, settings: Settings, force: bo
     """Split jobs into (to do, settled). Settled: 'skipped' when every requested output exists, is newer than
     the input and the model files, and was made with the same settings (when the journal knows); 'failed'
     when the journal holds a permanent failure of this very input (same size and mtime) with these settings."""
-    if journal is None or force:
+    if journal is None:
         return list(jobs), []
     fingerprint, model_mtime = settings.fingerprint(), max(p.stat().st_mtime for p in settings.model_files())
     todo, settled = [], []
     for job in jobs:
+        if journal.outdir / REPORT in (job.output(fmt) for fmt in settings.formats):
+            settled.append(Outcome(str(job.source), "failed", f"its output would overwrite the batch report "
+                                   f"{journal.outdir / REPORT}; transcribe it alone or to another -o"))
+            continue
         entry = journal.entries.get(journal.key(job))
         same_settings = entry is None or entry.get("settings") == fingerprint
-        if same_settings and _outputs_fresh(job, settings.formats, model_mtime):
+        if force:
+            todo.append(job)
+        elif same_settings and _outputs_fresh(job, settings.formats, model_mtime):
             settled.append(Outcome(str(job.source), "skipped", "up to date",
                                    tuple(str(job.output(f)) for f in settings.formats)))
         elif entry and same_settings and entry.get("permanent") and _unchanged(job, entry):
@@ -113,10 +122,7 @@ def _outputs_fresh(job: Job, formats: tuple[str, ...], model_mtime: float) -> bo
 
 
 def _unchanged(job: Job, entry: dict[str, Any]) -> bool:
-    try:
-        return _state(job.source) == {"size": entry.get("size"), "mtime_ns": entry.get("mtime_ns")}
-    except OSError:
-        return False
+    return _state(job.source) == {"size": entry.get("size"), "mtime_ns": entry.get("mtime_ns")}
 
 
 def remove_stale_temporaries(jobs: list[Job], formats: tuple[str, ...]) -> None:

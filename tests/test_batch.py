@@ -308,3 +308,15 @@ def test_ray_backend_gives_the_same_outputs_journal_and_report(capsys, tiny_mode
     code, _, err = batch(capsys, tiny_model, remote, folder, "-f", "md,json", "--backend", "ray",
                          "--address", ray_cluster)
     assert code == 1 and summary_counts(err) == (0, GOOD, 1)  # resumes like the local backend
+
+
+def test_an_input_whose_json_would_overwrite_the_report_is_refused(capsys, tiny_model, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sf.write(folder / "report.wav", make_speech_like(1.0), 16000)
+    sf.write(folder / "other.wav", make_speech_like(1.0), 16000)
+    out = tmp_path / "out"
+    code, _, err = batch(capsys, tiny_model, out, folder, "-f", "json", "-j", "1")
+    assert code == 1 and summary_counts(err) == (1, 0, 1)
+    assert f"minutes: error: {folder / 'report.wav'}: its output would overwrite the batch report" in err
+    assert json.loads((out / REPORT).read_text())["version"] == 1
