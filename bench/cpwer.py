@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     diarized_s = audio_s = 0.0
     for meeting in read_meetings(args.manifest):
         minutes = transcript(meeting, transcriber, args.cache)
-        tally = tallies.setdefault(meeting.name.split("/")[0], Tally())
+        tally = tallies.setdefault(Path(meeting.name).parent.name, Tally())  # the set: so762, ...
         reference = normalize(" ".join(text for _, _, text in sorted(meeting.reference))).split()
         tally.words += len(reference)
         tally.meetings += 1
