@@ -72,16 +72,18 @@ class Outcome:
 
 
 def file_date(path: Path) -> str:
-    """The recording's date as the minutes show it: the file's modification day (deterministic, not 'now')."""
+    """The recording's date as the minutes show it: the file's modification day in this machine's time zone
+    (deterministic, not 'now'; the Ray driver computes it, so remote nodes' time zones do not matter)."""
     return dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
 
 
-def transcribe_file(source: Path, transcriber: Transcriber, settings: Settings,
-                    hook: Hook | None = None) -> tuple[Minutes, list[str]]:
+def transcribe_file(source: Path, transcriber: Transcriber, settings: Settings, hook: Hook | None = None,
+                    date: str | None = None) -> tuple[Minutes, list[str]]:
     """The steps of one file -> (minutes, warnings): decode it in blocks and transcribe window by window
-    (bounded memory), then, if asked, diarize the whole file and attribute the words to speakers."""
+    (bounded memory), then, if asked, diarize the whole file and attribute the words to speakers.
+    `date` defaults to the file's (see file_date)."""
     total_s, blocks = stream_audio(source)
-    minutes = transcriber.transcribe_blocks(blocks, source=source.name, hook=hook, date=file_date(source),
+    minutes = transcriber.transcribe_blocks(blocks, source=source.name, hook=hook, date=date or file_date(source),
                                             total_s=total_s)
     if settings.speakers is None:
         return minutes, []
@@ -100,13 +102,13 @@ def render(minutes: Minutes, formats: Iterable[str]) -> dict[str, str]:
     return texts
 
 
-def process_file(job: Job, transcriber: Transcriber, settings: Settings,
-                 hook: Hook | None = None) -> tuple[Outcome, dict[str, str]]:
+def process_file(job: Job, transcriber: Transcriber, settings: Settings, hook: Hook | None = None,
+                 date: str | None = None) -> tuple[Outcome, dict[str, str]]:
     """The per-file job: transcribe `job.source` and render its formats -> (Outcome, {format: text}).
     Never raises for a bad input: the Outcome carries a one-line reason (--debug re-raises surprises)."""
     started = time.monotonic()
     try:
-        minutes, warnings = transcribe_file(job.source, transcriber, settings, hook)
+        minutes, warnings = transcribe_file(job.source, transcriber, settings, hook, date)
         texts = render(minutes, settings.formats)
     except (AudioError, SilentAudioError) as error:
         return _failed(job, str(error), started, permanent=True), {}

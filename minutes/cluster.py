@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from minutes.batch import Outcome, Settings, process_file
+from minutes.batch import Outcome, Settings, file_date, process_file
 from minutes.files import Job
 
 OnResult = Callable[[Job, Outcome, dict[str, str]], None]
@@ -39,14 +39,14 @@ class RayWorker:
         self.settings = replace(settings, **local)
         self.transcriber = self.settings.load(threads=1)
 
-    def run(self, name: str, data: bytes, mtime_ns: int, out_stem: str) -> tuple[Outcome, dict[str, str]]:
-        """Transcribe a copy of the input (same name and mtime, so the same minutes) -> (outcome, texts)."""
+    def run(self, name: str, data: bytes, mtime_ns: int, date: str, out_stem: str) -> tuple[Outcome, dict[str, str]]:
+        """Transcribe a copy of the input (same name, mtime and date, so the same minutes) -> (outcome, texts)."""
         copy = self.folder / "input" / name
         copy.parent.mkdir(exist_ok=True)
         copy.write_bytes(data)
         os.utime(copy, ns=(mtime_ns, mtime_ns))
         try:
-            return process_file(Job(copy, Path(out_stem)), self.transcriber, self.settings)
+            return process_file(Job(copy, Path(out_stem)), self.transcriber, self.settings, date=date)
         finally:
             copy.unlink()
 
@@ -98,13 +98,10 @@ def _schedule(ray: Any, todo: list[Job], actors: list[Any], finish: OnResult) ->
         while pending and idle:
             job, actor = pending.pop(), idle.pop()
             try:
-                stat = job.source.stat()
-                data = job.source.read_bytes()
+                running[_submit(actor, job)] = (job, actor)
             except OSError as error:
                 finish(job, Outcome(str(job.source), "failed", f"cannot read: {error.strerror or error}"), {})
                 idle.append(actor)
-                continue
-            running[actor.run.remote(job.source.name, data, stat.st_mtime_ns, str(job.out_stem))] = (job, actor)
         if not running:
             break
         [ready], _ = ray.wait(list(running), num_returns=1)
@@ -119,6 +116,12 @@ def _schedule(ray: Any, todo: list[Job], actors: list[Any], finish: OnResult) ->
         finish(job, replace(outcome, source=str(job.source)), texts)
         if not idle and not running and pending:
             raise BackendError("every Ray worker died; the files left are retried on the next run")
+
+
+def _submit(actor: Any, job: Job) -> Any:
+    """Send one input (its bytes, mtime and date) to an actor -> the result's object ref. Raises OSError."""
+    mtime_ns, date, data = job.source.stat().st_mtime_ns, file_date(job.source), job.source.read_bytes()
+    return actor.run.remote(job.source.name, data, mtime_ns, date, str(job.out_stem))
 
 
 def _first_line(error: Exception) -> str:
