@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import srt
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import webvtt
 
 from minutes import diarization, speakers
@@ -95,6 +97,28 @@ def test_no_turns_means_no_speakers() -> None:
 def test_unsorted_turns_are_handled() -> None:
     turns = [Turn(4.0, 5.0, B), Turn(0.0, 2.0, A)]
     assert assign_speakers(words((0.5, 1.0), (4.2, 4.5)), turns) == [A, B]
+
+
+spans = st.tuples(st.floats(0, 60), st.floats(0, 5)).map(lambda p: (p[0], p[0] + p[1]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(spans, max_size=30), st.lists(st.tuples(spans, st.sampled_from([A, B, C])), max_size=12))
+def test_assignment_properties(word_spans: list[tuple[float, float]], turn_spans: list) -> None:
+    """Every word gets a speaker that has turns (none without turns); a word that only one speaker's turns
+    overlap gets that speaker; attribution keeps every word, in order."""
+    ws = words(*sorted(word_spans))
+    turns = [Turn(start, end, who) for (start, end), who in turn_spans]
+    got = assign_speakers(ws, turns)
+    for word, speaker in zip(ws, got):
+        overlapping = {t.speaker for t in turns if min(word.end, t.end) > max(word.start, t.start)}
+        assert speaker in {t.speaker for t in turns} if turns else speaker is None
+        if len(overlapping) == 1:
+            assert speaker in overlapping
+    if ws:
+        out = attribute(minutes_of(segment(ws)), turns)
+        assert [w for s in out.segments for w in s.words] == ws
+        assert all(len({got[ws.index(w)] for w in s.words}) == 1 for s in out.segments)
 
 
 # ------------------------------------------------------------------------------------------ attribute
