@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from acoustic.data import ManifestError, Utterance, read_manifest
+from acoustic.voices import ENGINES
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LJ_HELDOUT = 20  # the last clips of the LJSpeech manifest (LJ003-0079..LJ003-0098), never trained on
@@ -20,11 +21,15 @@ def so762(part: slice) -> list[Utterance]:
     return read_manifest(DATA / "speechocean762" / "manifest_test.tsv")[part]
 
 
-def synth_heldout() -> list[Utterance]:
+def synth_heldout(engine: str | None = None) -> list[Utterance]:
+    """The held-out synthetic voices, or those of one engine."""
     if not SYNTH_HELDOUT.is_file():
         raise ManifestError(f"synth-heldout is not built yet: run `TRAIN=0 recipes/make_synth.sh` "
                             f"(writes {SYNTH_HELDOUT})")
-    return read_manifest(SYNTH_HELDOUT)
+    utterances = [u for u in read_manifest(SYNTH_HELDOUT) if engine is None or u.speaker.startswith(engine + "_")]
+    if not utterances:
+        raise ManifestError(f"{SYNTH_HELDOUT}: no {engine} utterances (was it installed when the set was built?)")
+    return utterances
 
 
 SETS = {
@@ -36,6 +41,7 @@ SETS = {
     "fsdd-test": lambda: [u for u in read_manifest(DATA / "fsdd" / "manifest.tsv")
                           if u.path.stem.rsplit("_", 1)[-1] in {"0", "1", "2", "3", "4"}],
     "synth-heldout": synth_heldout,
+    **{f"synth-heldout-{engine}": lambda engine=engine: synth_heldout(engine) for engine in ENGINES},
 }
 DEFAULT_SETS = ("so762-eval", "ljspeech-heldout", "fsdd-test")
 

@@ -152,3 +152,19 @@ def test_missing_engines_skip_their_turns_only(corpus, tmp_path, monkeypatch):
     one = read_manifest(tmp_path / "one" / "manifest.tsv")
     assert len(both) == 4 and [(u.text, u.speaker) for u in one] == [(u.text, u.speaker) for u in both
                                                                     if u.speaker.startswith("espeak")]
+
+
+def test_bench_set_synth_heldout(tmp_path, monkeypatch):
+    import bench.sets as sets
+
+    monkeypatch.setattr(sets, "SYNTH_HELDOUT", tmp_path / "heldout" / "manifest.tsv")
+    with pytest.raises(ManifestError, match="not built yet: run `TRAIN=0 recipes/make_synth.sh`"):
+        sets.SETS["synth-heldout"]()
+    (tmp_path / "heldout").mkdir()
+    sf.write(tmp_path / "heldout" / "a.flac", np.zeros(1600, np.float32), 16000)
+    (tmp_path / "heldout" / "manifest.tsv").write_text(
+        "path\ttext\tspeaker\tduration\na.flac\thi\tflite_kal_t1.00_w1.00\t0.1\na.flac\tho\tespeak-ng_en-029+f4\t0.1\n")
+    assert [u.text for u in sets.SETS["synth-heldout-flite"]()] == ["hi"]
+    assert len(sets.SETS["synth-heldout"]()) == 2
+    with pytest.raises(ManifestError, match="no kokoro utterances"):
+        sets.SETS["synth-heldout-kokoro"]()
