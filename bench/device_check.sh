@@ -17,6 +17,6 @@ torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" || { echo "
 # 1. the CUDA tests (the rest of the streaming tests run too: they are quick)
 timeout 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_streaming.py -rs
 # 2. the GPU benchmark: acoustic only and greedy up to many streams, beam+LM on fewer (Python search per stream)
-timeout 330 "$PY" -m bench.stream --audio samples/meeting.opus --device cuda --threads 4 --ticks 12 \
+timeout 330 "$PY" -m bench.stream --audio samples/meeting.opus --device cuda --threads 2 --ticks 12 \
   --streams 1,64,256,1024,4096,16384 --beam-streams 1,16,64,256 ${OUT:+--json "$OUT/device_check.json"}
 echo "device_check: exit $?"

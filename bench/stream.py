@@ -196,7 +196,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--streams", default="1,2,4,8,16", help="concurrent stream counts (default 1,2,4,8,16)")
     p.add_argument("--ticks", type=int, default=24, help="chunk ticks per concurrency run (default 24)")
     p.add_argument("--device", default="cpu", help="torch device for the engine and offline batches: cpu or cuda")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--beam-streams", help="stream counts for beam+LM (default: --streams)")
     p.add_argument("--audio", type=Path, help="speed only, on 10 s clips of this recording (no data sets needed)")
     p.add_argument("--json", type=Path, metavar="OUT")

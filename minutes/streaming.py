@@ -16,7 +16,9 @@ offline `Transcriber`. A segment is final at an endpoint (`endpoint_s` of silenc
 Many streams: `engine.feed_many({stream: samples, ...})` pushes audio to several streams and runs ONE
 batched model step for all streams with a whole chunk ready (streams may open and close at any time;
 each stream's result is the same as if it ran alone). `stream.feed` is `feed_many` with one stream.
-Works on `device="cuda"` as on the CPU (same API). The engine is thread-safe (one lock).
+Works on `device="cuda"` as on the CPU (same API). The engine is thread-safe (one lock). On a CPU, run
+it with one torch thread (`torch.set_num_threads(1)`): its steps are small matrix products that more
+threads slow down; use more cores with more processes, each serving its own streams.
 
 For the TUI's `LiveUpdate(final, partial)`: `LiveUpdate(*split_events(stream.feed(samples)))`, and at the
 end `LiveUpdate(*split_events(stream.close()))`. Only log-mel models stream (the Whisper-encoder model's
@@ -203,8 +205,9 @@ class StreamSettings(Settings):
     stream: StreamOptions = StreamOptions()
 
     def load(self, threads: int | None = None) -> StreamingEngine:  # type: ignore[override]
-        if threads:
-            torch.set_num_threads(threads)
+        """The engine, with `threads` intra-op threads (default 1: the streaming steps are small, and on a busy
+        2-core machine two threads made them many times slower; see bench/RESULTS.md)."""
+        torch.set_num_threads(threads or 1)
         return StreamingEngine(self.model, self.options, self.lm, self.stream)
 
     def fingerprint(self) -> str:
