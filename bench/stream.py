@@ -18,6 +18,8 @@ offline batched throughput and the Whisper-encoder front end's cost per tick.
    then + greedy, then + beam+LM decoding.
 4. Whisper-encoder front end: seconds per encoder call on a sliding window (30 s as in training, shorter
    windows as CTranslate2 accepts them), i.e. what re-encoding every tick would cost one stream.
+5. --encoder-model: that model streamed that way (re-encoding the audio so far, padded to 30 s as in its
+   training, at every tick; LC-BLSTM on the new states; greedy) against the same model offline.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ import torch
 from acoustic.data import Utterance
 from acoustic.features import HOP_LENGTH, SAMPLE_RATE, LogMel
 from bench.asr import load_sets, machine, parse_set, read_audio
+from bench.sets import spread
 from lm.beam import beam_search
 from lm.decode import greedy_ids
 from lm.metrics import error_rates
@@ -159,6 +162,43 @@ def encoder_cost(threads: int) -> list[dict]:
     return rows
 
 
+def encoder_streaming(model: Path, utts: list[Utterance], audio: dict[Path, np.ndarray]) -> list[dict]:
+    """The Whisper-encoder model streamed by re-encoding the audio so far (padded to 30 s, as in training)
+    at every tick and running the LC-BLSTM on the new chunk's states, greedy: WER/CER and seconds per tick,
+    against the same model offline (greedy)."""
+    from acoustic.checkpoint import load_model
+    from acoustic.encoder import SAMPLES_PER_FRAME, WhisperEncoder
+    from acoustic.streaming import ChunkConfig, initial_state, step
+
+    net, vocab, _, _ = load_model(model)
+    encoder = WhisperEncoder(threads=torch.get_num_threads())
+    chunks = ChunkConfig.from_seconds(SAMPLES_PER_FRAME / SAMPLE_RATE)
+    refs, offline, streamed, ticks, busy = [], [], [], 0, 0.0
+    with torch.inference_mode():
+        for u in utts:
+            clip = audio[u.path][:30 * SAMPLE_RATE]
+            states = encoder.encode([clip])[0]
+            offline.append(vocab.decode(greedy_ids(net(states[None], torch.tensor([states.shape[0]]))[0][0])))
+            state, out = initial_state(net, 1), []
+            for begin in range(0, states.shape[0], chunks.chunk):
+                started = time.perf_counter()
+                end = begin + chunks.chunk + chunks.lookahead  # the states this tick needs
+                seen = encoder.encode([clip[:end * SAMPLES_PER_FRAME]])[0]  # the audio heard so far
+                x = net.stack_frames(seen[None, begin:end])
+                log_probs, state = step(net, x[:, :chunks.chunk], x[:, chunks.chunk:],
+                                        torch.tensor([x.shape[1] - min(chunks.chunk, x.shape[1])]), state)
+                out.append(log_probs[0])
+                busy, ticks = busy + time.perf_counter() - started, ticks + 1
+            streamed.append(vocab.decode(greedy_ids(torch.cat(out))))
+            refs.append(u.text)
+    rows = []
+    for name, hyps in (("offline (one 30 s window)", offline), ("streaming (re-encoded every tick)", streamed)):
+        wer, cer = error_rates(refs, hyps)
+        rows.append({"path": name, "utterances": len(utts), "wer": wer, "cer": cer,
+                     "seconds_per_tick": busy / ticks if name.startswith("streaming") else None})
+    return rows
+
+
 def tables(report: dict) -> str:
     out = ["### Streaming vs offline accuracy", "",
            "| model | set | decoder | offline WER | streaming WER | ratio | offline CER | streaming CER | offline RTF | streaming RTF |",
@@ -183,6 +223,12 @@ def tables(report: dict) -> str:
                 "| window | s per call | streams a tick of 0.64 s allows |", "|---:|---:|---:|"]
         out += [f"| {r['window_s']} s | {r['seconds_per_call']:.3f} | {0.64 / r['seconds_per_call']:.1f} |"
                 for r in report["encoder"]]
+    if report.get("encoder_streaming"):
+        out += ["", f"### Whisper-encoder model streamed by re-encoding every tick (greedy, {report['encoder_set']})", "",
+                "| path | utterances | WER | CER | s per tick |", "|---|---:|---:|---:|---:|"]
+        out += [f"| {r['path']} | {r['utterances']} | {r['wer']:.1%} | {r['cer']:.1%} | "
+                f"{'' if r['seconds_per_tick'] is None else format(r['seconds_per_tick'], '.3f')} |"
+                for r in report["encoder_streaming"]]
     out += ["", f"Machine: {report['machine']}; torch threads {report['threads']}; date: {report['date']}; "
             f"command: `{report['command']}`"]
     return "\n".join(out)
@@ -199,6 +245,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--beam-streams", help="stream counts for beam+LM (default: --streams)")
     p.add_argument("--audio", type=Path, help="speed only, on 10 s clips of this recording (no data sets needed)")
+    p.add_argument("--encoder-model", type=Path, help="also stream this Whisper-encoder model by re-encoding "
+                   "every tick, on the first set (greedy; slow: about one encoder call per 0.64 s of audio)")
+    p.add_argument("--encoder-limit", type=int, default=20, help="utterances for --encoder-model (default 20)")
     p.add_argument("--json", type=Path, metavar="OUT")
     args = p.parse_args(argv)
     args.streams = [int(n) for n in args.streams.split(",")]
@@ -231,6 +280,10 @@ def main(argv: list[str] | None = None) -> None:
               "offline": offline_throughput(models[0], clips, args.device),
               "encoder": encoder_cost(args.threads) if args.device == "cpu" else []}
     report["chunk_s"] = report["concurrency"][0]["chunk_s"]
+    if args.encoder_model and sets:
+        first = next(iter(sets))
+        report["encoder_set"] = first
+        report["encoder_streaming"] = encoder_streaming(args.encoder_model, spread(sets[first], args.encoder_limit), audio)
     print(tables(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
