@@ -145,7 +145,8 @@ def parse_args(argv: list[str] | None) -> SynthConfig | None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, help="output folder (audio/, manifest.tsv, voices.tsv)")
     p.add_argument("--split", choices=SPLITS, default="train", help="train voices and sentences, or held-out ones")
-    p.add_argument("--sentences", type=int, default=1000, help="utterances to render (default 1000)")
+    p.add_argument("--sentences", type=int, default=1000, help="utterances to render (default 1000); the turns "
+                   "of engines not installed here are skipped, so fewer may come out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--voices", default="", help="comma-separated patterns on voice ids (see --list-voices), "
                    "e.g. 'espeak-ng_en-us+*,flite_*'; default: every free voice of the split")

@@ -2,7 +2,8 @@
 # Synthetic speech for training and the held-out synthetic dev set (bench set `synth-heldout`), deterministic
 # for a seed (Piper's own sampling noise aside). Installs the engines first (recipes/setup_synth.sh).
 # Resumable: rerun the same command and rendered files are reused. Extra arguments go to both runs.
-#   recipes/make_synth.sh                  # exp/synth/train (20,000 utt.), exp/synth/heldout (200 or 250 utt.)
+#   recipes/make_synth.sh                  # exp/synth/train, exp/synth/heldout: 20,000 and 250 turns, of which
+#                                          # Kokoro's (a quarter and a fifth) are skipped unless it is installed
 #   WITH_KOKORO=1 recipes/make_synth.sh    # also install and use the Kokoro-82M voices
 #   TRAIN=2000 HELDOUT=200 SEED=1 OUT=exp/synth_small recipes/make_synth.sh --format opus
 set -euo pipefail
