@@ -117,3 +117,11 @@ def test_training_with_augment_runs_and_is_resumable(tmp_path):
     state = torch.load(exp / "last.pt", weights_only=True)
     assert state["config"]["augment"] is True and [h["epoch"] for h in state["state"]["history"]] == [1, 2]
     assert all(np.isfinite(h["loss"]) for h in state["state"]["history"])
+
+
+def test_ctc_min_frames_counts_blanks_between_repeats():
+    from acoustic.train import ctc_min_frames
+
+    assert ctc_min_frames([3, 4, 5]) == 3
+    assert ctc_min_frames([3, 3, 4, 4, 4]) == 8
+    assert ctc_min_frames([]) == 0
