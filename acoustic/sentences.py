@@ -82,7 +82,9 @@ def year_words(year: int) -> str:
     if 2000 <= year < 2010:
         return number_words(year)
     high, low = divmod(year, 100)
-    return number_words(high) + (" hundred" if low == 0 else " oh " + ONES[low] if low < 10 else " " + number_words(low))
+    if low == 0:
+        return f"{number_words(high)} hundred"
+    return f"{number_words(high)} {'oh ' + ONES[low] if low < 10 else number_words(low)}"
 
 
 def time_words(hour: int, minute: int) -> str:
@@ -96,10 +98,13 @@ def time_words(hour: int, minute: int) -> str:
 
 def generated_sentence(rng: np.random.Generator) -> str:
     """One meeting sentence from a template, every number spelled out."""
-    pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
-    fields = {
+    def pick(seq):
+        return seq[int(rng.integers(len(seq)))]
+
+    fields = {  # drawn in this order: changing it changes every generated set
         "name": f"{pick(FIRST)} {pick(LAST)}" if rng.random() < 0.5 else pick(FIRST), "name2": pick(FIRST),
-        "thing": pick(THINGS), "day": pick(DAYS), "month": pick(MONTHS), "ordinal": ordinal_words(int(rng.integers(1, 32))),
+        "thing": pick(THINGS), "day": pick(DAYS), "month": pick(MONTHS),
+        "ordinal": ordinal_words(int(rng.integers(1, 32))),
         "time": time_words(int(rng.integers(1, 13)), int(pick((0, 0, 15, 30, 45, int(rng.integers(1, 60)))))),
         "number": number_words(int(pick((rng.integers(2, 20), rng.integers(20, 100), rng.integers(100, 1000))))),
         "number2": number_words(int(rng.integers(2, 60))), "year": year_words(int(rng.integers(1995, 2031))),

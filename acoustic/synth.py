@@ -8,8 +8,8 @@ Writes OUT/audio/SPEAKER/UTT.flac (16 kHz mono; `--format opus` for compact file
 (path text speaker duration) and OUT/voices.tsv (each pseudo-speaker's engine, voice, prosody, licence, split).
 The `heldout` split uses only held-out voices and sentences (see acoustic/voices.py, acoustic/sentences.py).
 Rerunning the same command reuses the audio already rendered. Engines take turns; the turns of engines that are
-not installed are skipped with a warning (recipes/setup_synth.sh installs them), the other utterances stay the same. Exit code 0, 1 if some sentences failed to render,
-2 on bad options or when no voice can run.
+not installed are skipped with a warning (recipes/setup_synth.sh installs them), the other utterances stay the
+same. Exit code 0, 1 if some sentences failed to render, 2 on bad options or when no voice can run.
 """
 from __future__ import annotations
 

