@@ -1,0 +1,4 @@
+"""Training side of speaker diarization: voices corpus, meeting simulator, and the recipes that train the
+segmentation and speaker-embedding models shipped in models/diarization (loaded by minutes.diarization).
+
+Depends on acoustic (audio constants) and pyannote.audio; never imports minutes or tui."""

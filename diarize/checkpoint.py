@@ -1,0 +1,57 @@
+"""Write a pyannote.audio Model as the checkpoint `Model.from_pretrained` reads (`pytorch_model.bin`),
+without a Lightning Trainer (parameters in float16 to keep the shipped pipeline small), and the pieces the
+two time-boxed, resumable training recipes share (resume state, learning-rate schedule, command line)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning
+import torch
+from pyannote.audio import Model
+
+
+def save_pyannote_model(model: Model, path: Path, half: bool = True) -> None:
+    """Atomically write `model` (architecture, hyper-parameters, specifications, weights) to `path`."""
+    params = {name for name, _ in model.named_parameters()}
+    state = {k: (v.half() if half and k in params and v.is_floating_point() else v).clone()
+             for k, v in model.state_dict().items()}
+    ckpt = {"state_dict": state, "hyper_parameters": dict(model.hparams),
+            "pytorch-lightning_version": lightning.__version__}
+    model.on_save_checkpoint(ckpt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def save_run(exp: Path, model: Model, step: int, **state: Any) -> None:
+    """Resumable `exp/last.pt` ({"model", "step", **state}: state dicts of the rest, config) and the pyannote
+    checkpoint `exp/pytorch_model.bin` (fp16)."""
+    torch.save({"model": model.state_dict(), "step": step, **state}, exp / "last.tmp")
+    (exp / "last.tmp").replace(exp / "last.pt")
+    save_pyannote_model(model, exp / "pytorch_model.bin")
+
+
+def cosine_lr(optimizer: torch.optim.Optimizer, base: float, step: int, total: int) -> None:
+    """Set the learning rate of a cosine decay from `base` to 0 over `total` steps."""
+    for group in optimizer.param_groups:
+        group["lr"] = base * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
+
+
+def run_args(doc: str, exp: str, anneal_steps: int) -> argparse.Namespace:
+    """Command line of a time-boxed, resumable training run; sets torch threads and logging."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="../shared/data")
+    p.add_argument("--exp", default=exp)
+    p.add_argument("--minutes", type=float, default=35.0, help="wall-clock budget of this run")
+    p.add_argument("--anneal-steps", type=int, default=anneal_steps, help="cosine learning-rate decay length")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return args

@@ -1,0 +1,111 @@
+"""Tune the pipeline's hyper-parameters on the TUNE part of meetings_dev (diarize.devset) and write them,
+with the chosen clustering, into the folder's config.yaml.
+
+Segmentation and embeddings are computed once per recording (pyannote's training-mode cache); every trial
+then only re-clusters. First the clustering (VBx: threshold, Fa, Fb; or agglomerative: threshold) is chosen
+with min_duration_off 0, then min_duration_off for it; the score is DER without collar over all tune recordings.
+    python -m diarize.tune --pipeline exp/diar/pipeline --dev ../shared/data/meetings_dev
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import itertools
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+import yaml
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
+
+from pyannote.audio import Pipeline  # noqa: E402
+from pyannote.audio.pipelines import SpeakerDiarization  # noqa: E402
+from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
+
+from acoustic.features import SAMPLE_RATE  # noqa: E402
+from diarize.devset import Recording, load_devset, part  # noqa: E402
+from diarize.package import write_config  # noqa: E402
+
+log = logging.getLogger("diarize.tune")
+
+MIN_DURATION_OFF = [0.0, 0.2, 0.5]
+GRIDS = {
+    "VBxClustering": [{"threshold": t, "Fa": fa, "Fb": fb} for t, fa, fb in
+                      itertools.product([0.5, 0.6, 0.7, 0.8], [0.07, 0.3], [0.8, 5.0])],
+    "AgglomerativeClustering": [{"method": "centroid", "threshold": t, "min_cluster_size": 12}
+                                for t in (0.4, 0.55, 0.7, 0.85, 1.0, 1.15, 1.3)],
+}
+
+
+def pipeline_file(recording: Recording) -> dict:
+    """pyannote file dict with in-memory audio, reference and UEM (also the trial cache)."""
+    waveform = torch.from_numpy(recording.audio())[None]
+    return {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": recording.uri,
+            "annotation": recording.reference, "annotated": recording.uem}
+
+
+def with_clustering(base: SpeakerDiarization, clustering: str, init: dict) -> SpeakerDiarization:
+    """A pipeline sharing `base`'s models and PLDA, with another clustering."""
+    options = {k: v for k, v in init.items() if k != "clustering"}
+    return SpeakerDiarization(segmentation=base._segmentation.model, embedding=base._embedding.model_,
+                              plda=base._plda, clustering=clustering, **options)
+
+
+def score(pipeline: SpeakerDiarization, files: list[dict], params: dict) -> float:
+    """DER (no collar, %) of `pipeline` instantiated with `params` over `files`."""
+    pipeline.instantiate(params)
+    metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
+    for file in files:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            output = pipeline(file)
+        metric(file["annotation"], output.speaker_diarization, uem=file["annotated"])
+    return 100 * abs(metric)
+
+
+def search(folder: Path, dev: Path) -> tuple[str, dict, float]:
+    """(clustering, params, tune DER) of the best trial."""
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    init = {k: v for k, v in config["pipeline"]["params"].items() if not str(v).startswith("$model")}
+    base = Pipeline.from_pretrained(folder)
+    files = [pipeline_file(r) for r in load_devset(dev) if part(r) == "tune"]
+    pipelines = {name: with_clustering(base, name, init) for name in GRIDS}
+    for pipeline in pipelines.values():
+        pipeline.training = True  # reuse segmentation and embeddings across trials
+    trials = [(name, {"segmentation": {"min_duration_off": 0.0}, "clustering": c})
+              for name, grid in GRIDS.items() for c in grid]
+    best = min(((name, params, trial(pipelines[name], files, name, params)) for name, params in trials),
+               key=lambda t: t[2])
+    name, params, _ = best
+    offs = [(name, {**params, "segmentation": {"min_duration_off": off}}) for off in MIN_DURATION_OFF[1:]]
+    return min([best] + [(n, p, trial(pipelines[n], files, n, p)) for n, p in offs], key=lambda t: t[2])
+
+
+def trial(pipeline: SpeakerDiarization, files: list[dict], name: str, params: dict) -> float:
+    der = score(pipeline, files, params)
+    log.info("%s %s DER %.2f", name, params, der)
+    return der
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pipeline", type=Path, required=True, help="folder written by diarize.package")
+    p.add_argument("--dev", type=Path, default=Path("../shared/data/meetings_dev"))
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    clustering, params, der = search(args.pipeline, args.dev)
+    config = yaml.safe_load((args.pipeline / "config.yaml").read_text())
+    init = {k: v for k, v in config["pipeline"]["params"].items() if not str(v).startswith("$model")}
+    write_config(args.pipeline, {**init, "clustering": clustering}, params)
+    log.info("best: %s %s tune DER %.2f%% -> %s", clustering, params, der, args.pipeline / "config.yaml")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Diarization models and pipeline: the meeting simulator, the pyannote checkpoint/PLDA writers, and
+minutes.diarization.Diarizer on a tiny randomly initialised pipeline written to a temporary folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
+pytest.importorskip("pyannote.audio")
+pytest.importorskip("pyroomacoustics")
+
+from acoustic.features import SAMPLE_RATE  # noqa: E402
+from conftest import make_speech_like  # noqa: E402
+from diarize.checkpoint import save_pyannote_model  # noqa: E402
+from diarize.data import Voices  # noqa: E402
+from diarize.package import assemble  # noqa: E402
+from diarize.plda import fit_plda, write_plda  # noqa: E402
+from diarize.simulate import FRAME, MeetingConfig, simulate_meeting, write_meeting  # noqa: E402
+from diarize.train_embedding import eer, embedding_model  # noqa: E402
+from diarize.train_segmentation import SegmentationConfig, chunk_targets, segmentation_model  # noqa: E402
+from minutes.diarization import (DEFAULT_DIARIZATION, DiarizationError, Diarizer, SpeakerHint, Turn,  # noqa: E402
+                                 first_appearance_labels)
+
+DRY = MeetingConfig(duration=30.0, speakers=(3, 3), reverb=0.0, noise=0.0)
+
+
+@pytest.fixture(scope="module")
+def voices() -> Voices:
+    """Three 'speakers' of speech-like bursts, three utterances each (int16, as diarize.data stores them)."""
+    audio = [(make_speech_like(2.5, seed=10 * s + u) * 32767).astype(np.int16) for s in range(3) for u in range(3)]
+    return Voices(audio, [f"so762-{s}" for s in range(3) for _ in range(3)])
+
+
+def frame_rms(audio: np.ndarray) -> np.ndarray:
+    n = len(audio) // FRAME
+    return np.sqrt((audio[: n * FRAME].reshape(n, FRAME) ** 2).mean(axis=1))
+
+
+def test_simulated_turns_match_the_audio(voices: Voices) -> None:
+    meeting = simulate_meeting(voices, DRY, np.random.default_rng(1))
+    assert meeting.duration == DRY.duration and {t[2] for t in meeting.turns} == {"so762-0", "so762-1", "so762-2"}
+    assert all(0 <= start < end <= DRY.duration for start, end, _ in meeting.turns)
+    rms = frame_rms(meeting.audio)
+    inside = np.zeros(len(rms), dtype=bool)
+    for start, end, _ in meeting.turns:
+        inside[int(start * SAMPLE_RATE) // FRAME: int(end * SAMPLE_RATE) // FRAME] = True
+        assert rms[int(start * SAMPLE_RATE) // FRAME: int(end * SAMPLE_RATE) // FRAME].max() > 0.05
+    near = inside | np.roll(inside, 1) | np.roll(inside, -1)  # utterances start off the 20 ms frame grid
+    assert rms[~near].max() < 0.01  # no sound outside the reference turns (no noise, no reverb here)
+
+
+def test_simulator_is_deterministic_with_a_seed(voices: Voices) -> None:
+    a, b = (simulate_meeting(voices, MeetingConfig(duration=20.0), np.random.default_rng(7)) for _ in range(2))
+    c = simulate_meeting(voices, MeetingConfig(duration=20.0), np.random.default_rng(8))
+    assert np.array_equal(a.audio, b.audio) and a.turns == b.turns
+    assert not np.array_equal(a.audio, c.audio)
+
+
+def test_simulator_overlaps_speakers(voices: Voices) -> None:
+    cfg = MeetingConfig(duration=60.0, speakers=(2, 2), overlap=1.0, reverb=0.0, noise=0.0)
+    turns = simulate_meeting(voices, cfg, np.random.default_rng(3)).turns
+    assert any(s2 < e1 and t1 != t2 for (s1, e1, t1), (s2, e2, t2) in zip(turns, turns[1:]))
+
+
+def test_written_meeting_has_rttm_and_uem(voices: Voices, tmp_path: Path) -> None:
+    meeting = simulate_meeting(voices, DRY, np.random.default_rng(2))
+    write_meeting(meeting, tmp_path, "m0")
+    rows = [line.split() for line in (tmp_path / "m0.rttm").read_text().splitlines()]
+    assert [(float(r[3]), r[7]) for r in rows] == [(round(s, 3), spk) for s, _, spk in meeting.turns]
+    assert (tmp_path / "m0.uem").read_text() == "m0 NA 0.000 30.000\n"
+    assert (tmp_path / "m0.wav").stat().st_size > 2 * 30 * SAMPLE_RATE
+
+
+def test_meeting_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="speakers"):
+        MeetingConfig(speakers=(3, 2))
+    with pytest.raises(ValueError, match="probabilities"):
+        MeetingConfig(overlap=1.5)
+
+
+def test_chunk_targets_order_speakers_by_first_appearance() -> None:
+    times = np.arange(0.0, 10.0, 0.5)
+    y = chunk_targets([(11.0, 13.0, "b"), (12.0, 14.0, "a"), (30.0, 31.0, "c")], offset=10.0, times=times)
+    assert y[:, 0].tolist() == [float(1.0 <= t < 3.0) for t in times]  # "b" first
+    assert y[:, 1].tolist() == [float(2.0 <= t < 4.0) for t in times]
+    assert not y[:, 2].any()
+
+
+def test_eer_of_separable_and_inverted_scores() -> None:
+    target = np.array([True, True, False, False])
+    assert eer(np.array([0.9, 0.8, 0.1, 0.2]), target) == 0.0
+    assert eer(np.array([0.1, 0.2, 0.9, 0.8]), target) == 100.0
+
+
+def test_first_appearance_labels() -> None:
+    turns = [Turn(5.0, 6.0, "x"), Turn(1.0, 2.0, "y"), Turn(3.0, 4.0, "x")]
+    assert first_appearance_labels(turns) == [Turn(1.0, 2.0, "SPEAKER_00"), Turn(3.0, 4.0, "SPEAKER_01"),
+                                              Turn(5.0, 6.0, "SPEAKER_01")]
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random PyanNet + XVectorMFCC + PLDA pipeline folder, laid out as diarize.package writes it."""
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("diarization")
+    seg = segmentation_model(SegmentationConfig(lstm_hidden=16, lstm_layers=1))
+    save_pyannote_model(seg, root / "seg.bin")
+    save_pyannote_model(embedding_model(2.0), root / "emb.bin")
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(40), 20)
+    write_plda(root / "plda", *fit_plda(rng.standard_normal((40, 512))[labels] + rng.standard_normal((800, 512)),
+                                        labels, dim=16))
+    assemble(root / "pipeline", root / "seg.bin", root / "emb.bin", root / "plda",
+             {"segmentation_step": 0.5, "embedding_exclude_overlap": True, "clustering": "VBxClustering"},
+             {"segmentation": {"min_duration_off": 0.0}, "clustering": {"threshold": 0.6, "Fa": 0.07, "Fb": 0.8}})
+    return root / "pipeline"
+
+
+def test_diarizer_returns_well_formed_turns(tiny_pipeline: Path) -> None:
+    audio = np.concatenate([make_speech_like(8.0, seed=s) for s in range(3)])
+    progress = []
+    turns = Diarizer.load(tiny_pipeline)(audio, SpeakerHint(), lambda step, completed, total:
+                                         progress.append((step, completed, total)))
+    assert turns and all(isinstance(t, Turn) and 0 <= t.start < t.end <= 24.0 for t in turns)
+    assert turns == sorted(turns, key=lambda t: (t.start, t.end))
+    labels = list(dict.fromkeys(t.speaker for t in turns))
+    assert labels == [f"SPEAKER_{i:02d}" for i in range(len(labels))]
+    assert progress[-1] == ("diarize", 1.0, 1.0) and [c for _, c, _ in progress] == sorted(c for _, c, _ in progress)
+
+
+@pytest.mark.parametrize("num", [1, 2, 3])
+def test_diarizer_honours_the_number_of_speakers(tiny_pipeline: Path, num: int) -> None:
+    audio = np.concatenate([make_speech_like(8.0, seed=s) for s in range(3)])
+    turns = Diarizer.load(tiny_pipeline)(audio, SpeakerHint(num=num))
+    assert len({t.speaker for t in turns}) == num
+
+
+def test_diarizer_rejects_multichannel_audio(tiny_pipeline: Path) -> None:
+    with pytest.raises(ValueError, match="mono"):
+        Diarizer.load(tiny_pipeline)(np.zeros((2, 16000), dtype=np.float32))
+
+
+def test_load_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DiarizationError, match="no diarization model in .*config.yaml is missing"):
+        Diarizer.load(tmp_path / "missing")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("pipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n"
+                                        "  params:\n    segmentation: $model/segmentation\n")
+    with pytest.raises(DiarizationError, match="cannot load the diarization model") as error:
+        Diarizer.load(broken)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(not (DEFAULT_DIARIZATION / "config.yaml").exists(), reason="no shipped models/diarization")
+def test_shipped_pipeline_on_a_short_clip() -> None:
+    turns = Diarizer.load()(make_speech_like(10.0, seed=5), SpeakerHint(max=2))
+    assert all(0 <= t.start < t.end <= 10.0 for t in turns) and len({t.speaker for t in turns}) <= 2
