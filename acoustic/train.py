@@ -73,7 +73,8 @@ class TrainConfig:
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p = argparse.ArgumentParser(prog="python -m acoustic.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train", nargs="+", required=True, help="training manifest TSVs (path text speaker duration)")
+    p.add_argument("--train", nargs="+", action="extend", required=True,
+                   help="training manifest TSVs (path text speaker duration); repeat to add more")
     p.add_argument("--dev", help="dev manifest for WER/CER each epoch and best.pt selection (lowest CER)")
     p.add_argument("--exp", required=True, help="experiment folder: last.pt, best.pt, model.pt, train.log")
     for name in ("epochs", "max_frames", "warmup_steps", "dev_limit", "seed", "hidden", "layers", "stack", "threads",

@@ -168,3 +168,12 @@ def test_bench_set_synth_heldout(tmp_path, monkeypatch):
     assert len(sets.SETS["synth-heldout"]()) == 2
     with pytest.raises(ManifestError, match="no kokoro utterances"):
         sets.SETS["synth-heldout-kokoro"]()
+
+
+def test_training_takes_synthetic_manifests_beside_the_recipes_own():
+    """recipes/train_am.sh passes its extra arguments on: a second --train adds manifests, --augment switches on."""
+    from acoustic.train import parse_args
+
+    config = parse_args(["--train", "real.tsv", "lj.tsv", "--exp", "exp/x", "--train", "exp/synth/train/manifest.tsv",
+                         "--augment"])
+    assert config.train == ("real.tsv", "lj.tsv", "exp/synth/train/manifest.tsv") and config.augment
