@@ -291,3 +291,50 @@ def test_sounddevice_path_through_alsa_file_plugin(tmp_path: Path) -> None:
     found = [int(np.argmin(np.abs(file_blocks - block).max(axis=1))) for block in got]
     assert all(np.abs(file_blocks[k] - block).max() < 1e-3 for k, block in zip(found, got))
     assert found == sorted(set(found)) and found[-1] >= 9
+
+
+def two_speakers(audio: np.ndarray) -> list:
+    """A fake diarizer: SPEAKER_00 speaks the first half, SPEAKER_01 the rest."""
+    from minutes.diarization import Turn
+
+    half = audio.size / SAMPLE_RATE / 2
+    return [Turn(0.0, half, "SPEAKER_00"), Turn(half, audio.size / SAMPLE_RATE, "SPEAKER_01")]
+
+
+@pytest.mark.asyncio
+async def test_speakers_after_a_recording_and_for_a_file(tmp_path: Path, transcriber: Transcriber) -> None:
+    wav = meeting_wav(tmp_path / "in.wav")
+    app = make_app(config(tmp_path), transcriber, open_source=lambda device: FileSource(wav),
+                   speakers=lambda: (two_speakers, ""))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()  # the speaker step starts when the transcript is complete
+        await pilot.pause()
+        speakers = [app.draft.speaker(i) for i in range(len(app.draft.segments))]
+        assert speakers[0] == "SPEAKER_00" and speakers[-1] == "SPEAKER_01"
+        assert "SPEAKER_01:" in str(app.transcript.get_option_at_index(len(speakers) - 1).prompt)
+        app.open_file(wav)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # the tiny model hears one long word here: the file's lines all get a speaker from the diarizer
+        assert app.draft.segments and {s.speaker for s in app.draft.segments} <= {"SPEAKER_00", "SPEAKER_01"}
+
+
+@pytest.mark.asyncio
+async def test_without_a_speaker_model_the_status_says_so(tmp_path: Path, transcriber: Transcriber) -> None:
+    app = make_app(config(tmp_path), transcriber, speakers=lambda: (None, "speakers not identified: no model"))
+    async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "no speaker model" in str(app.query_one("#status").render())
+
+
+def test_cli_rejects_a_missing_file_and_lists_no_devices(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from minutes.cli import main
+
+    assert main(["tui", str(tmp_path / "missing.wav")]) == 2
+    assert "missing.wav: no such file" in capsys.readouterr().err
+    assert main(["record", "--model", str(tmp_path / "none.pt")]) == 2
+    assert "no such model file" in capsys.readouterr().err

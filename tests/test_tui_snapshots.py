@@ -38,7 +38,7 @@ class HeldSource:
         if self.blocks:
             self.blocks -= 1
             return np.full(1600, 0.01, dtype=np.float32)
-        self.stopped.wait(5)
+        self.stopped.wait(3)  # keep "recording" until the snapshot is taken
         return None
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -19,25 +19,28 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from acoustic.features import SAMPLE_RATE
 from minutes.audio import AudioError, load_audio
-from minutes.files import write_atomic
-from minutes.model import Minutes, Segment
+from minutes.diarization import DiarizationError
+from minutes.model import Segment
 from minutes.pipeline import SilentAudioError, Transcriber
-from minutes.writers import WRITERS
-from tui.dialogs import ChoiceScreen, FilePickerScreen, FormScreen
+from minutes.speakers import attribute
+from tui.dialogs import ChoiceScreen, FilePickerScreen
+from tui.editing import EditingMixin
 from tui.live import ChunkedTranscriber, ChunkOptions, LiveTranscriber, LiveUpdate
+from tui.messages import AudioLevel, FileDone, FileProgress, LiveText, ModelReady, RecordingEnded, SpeakersFound
+from tui.speakers import Diarize, line_speakers
 from tui.recorder import AudioSource, AudioSourceError, DeviceSource, GrowingWav, InputDevice, input_devices
 from tui.recorder import recover, unfinished
 from tui.session import Draft
-from tui.widgets import PARTIAL, LevelMeter, TranscriptView, clock, line_text, note_text
+from tui.widgets import LevelMeter, TranscriptView, clock, line_text
 
 SourceFactory = Callable[[InputDevice | None], AudioSource]
 LATENCY_WINDOW = 20  # words behind the latency shown in the status line
+LEVEL_EVERY_S = 0.1  # audio seconds between updates of the level meter and elapsed time (every block if paused)
 
 
 def default_recordings_dir() -> Path:
@@ -60,44 +63,7 @@ class AppConfig:
     clock: Callable[[], dt.datetime] = dt.datetime.now  # names recordings (fixed in snapshot tests)
 
 
-# Messages from the workers (thread -> UI).
-class ModelReady(Message):
-    def __init__(self, transcriber: Transcriber | None, error: str = "") -> None:
-        super().__init__()
-        self.transcriber, self.error = transcriber, error
-
-
-class AudioLevel(Message):
-    def __init__(self, rms: float, seconds: float) -> None:
-        super().__init__()
-        self.rms, self.seconds = rms, seconds
-
-
-class LiveText(Message):
-    def __init__(self, update: LiveUpdate, heard: list[float], done: bool) -> None:
-        super().__init__()
-        self.update, self.heard, self.done = update, heard, done  # heard: wall time each new word arrived
-
-
-class RecordingEnded(Message):
-    def __init__(self, path: Path, seconds: float, error: str = "") -> None:
-        super().__init__()
-        self.path, self.seconds, self.error = path, seconds, error
-
-
-class FileProgress(Message):
-    def __init__(self, completed: int, total: int) -> None:
-        super().__init__()
-        self.completed, self.total = completed, total
-
-
-class FileDone(Message):
-    def __init__(self, path: Path, minutes: Minutes | None, error: str = "") -> None:
-        super().__init__()
-        self.path, self.minutes, self.error = path, minutes, error
-
-
-class MinutesApp(App[None]):
+class MinutesApp(EditingMixin, App[None]):
     """See the module docstring; build it with `make_app`."""
 
     CSS_PATH = "app.tcss"
@@ -117,7 +83,8 @@ class MinutesApp(App[None]):
 
     def __init__(self, config: AppConfig, transcriber: Transcriber | Callable[[], Transcriber],
                  open_source: SourceFactory | None = None,
-                 live: Callable[[Transcriber, ChunkOptions], LiveTranscriber] = ChunkedTranscriber) -> None:
+                 live: Callable[[Transcriber, ChunkOptions], LiveTranscriber] = ChunkedTranscriber,
+                 speakers: Callable[[], tuple[Diarize | None, str]] | None = None) -> None:
         super().__init__()
         self.config = config
         self._loader = transcriber if callable(transcriber) and not isinstance(transcriber, Transcriber) else None
@@ -127,6 +94,10 @@ class MinutesApp(App[None]):
         self.make_live = live
         self.draft = Draft(source="untitled")
         self.recording: Path | None = None
+        self.last_recording: Path | None = None
+        self._speakers = speakers
+        self.diarize: Diarize | None = None
+        self.speakers_note = ""
         self.busy = False  # a recording or file transcription is running
         self.exported = True  # nothing to lose yet
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
@@ -150,10 +121,10 @@ class MinutesApp(App[None]):
         self.query_one("#progress").display = False
         self.query_one("#level").display = False
         self.transcript.focus()
-        if self.transcriber:
-            self._model_ready.set()
-        else:
+        if self._loader or self._speakers:
             self._load_model()
+        else:
+            self._model_ready.set()
         self._show_state()
         if self.config.file:
             self.open_file(self.config.file)
@@ -168,16 +139,23 @@ class MinutesApp(App[None]):
 
     @work(thread=True, group="model")
     def _load_model(self) -> None:
+        """The acoustic model (unless given) and the speaker step (if any), off the UI thread."""
         try:
-            self.post_message(ModelReady(self._loader()))  # type: ignore[misc]
+            transcriber = self._loader() if self._loader else self.transcriber
         except Exception as error:  # any load failure is reported in the UI, not as a traceback
             self.post_message(ModelReady(None, f"{type(error).__name__}: {error}"))
+            return
+        diarize, note = self._speakers() if self._speakers else (None, "")
+        self.post_message(ModelReady(transcriber, diarize=diarize, speakers_note=note))
 
     def on_model_ready(self, message: ModelReady) -> None:
         self.transcriber = message.transcriber
+        self.diarize, self.speakers_note = message.diarize, message.speakers_note
         self._model_ready.set()
         if message.error:
             self.notify(f"Cannot load the model: {message.error}", severity="error", timeout=30)
+        elif message.speakers_note:
+            self.notify(message.speakers_note, timeout=8)
         self._show_status()
 
     def _offer_recovery(self) -> None:
@@ -210,6 +188,8 @@ class MinutesApp(App[None]):
     def _show_status(self) -> None:
         parts = [f"model: {self.transcriber.name}" if self.transcriber else "loading model…",
                  _count(len(self.draft.segments), "line")]
+        if self.speakers_note:
+            parts.append("no speaker model")
         if self.latencies:
             parts.append(f"latency {statistics.median(self.latencies):.1f} s")
         if self.recording:
@@ -284,16 +264,19 @@ class MinutesApp(App[None]):
     def _record(self, source: AudioSource, wav: GrowingWav, blocks: queue.Queue) -> None:
         """Read blocks until stopped or the source ends: each goes to disk first, then to the decoder."""
         error = ""
+        shown = -LEVEL_EVERY_S  # recording time of the last level posted: one per LEVEL_EVERY_S of audio
         try:
             while not self._stop.is_set():
                 block = source.read()
                 if block is None:
                     break
-                rms = float(np.sqrt(np.mean(block ** 2))) if block.size else 0.0
                 if not self._paused.is_set():
                     wav.write(block)
                     blocks.put((block, time.monotonic()))
-                self.post_message(AudioLevel(rms, wav.seconds))
+                if wav.seconds - shown >= LEVEL_EVERY_S - 1e-9 or self._paused.is_set():
+                    shown = wav.seconds
+                    rms = float(np.sqrt(np.mean(block ** 2))) if block.size else 0.0
+                    self.post_message(AudioLevel(rms, wav.seconds))
         except AudioSourceError as error_:
             error = str(error_)
         except OSError as error_:
@@ -352,10 +335,33 @@ class MinutesApp(App[None]):
         if message.done:
             self.busy = bool(self.recording)
             self.notify(f"Transcript complete: {_count(len(self.draft.segments), 'line')}")
+            if self.diarize and self.draft.segments and self.last_recording:
+                self._find_speakers(self.last_recording, list(self.draft.segments))
         self._show_status()
+
+    @work(thread=True, group="speakers")
+    def _find_speakers(self, path: Path, segments: list[Segment]) -> None:
+        """Diarize the finished recording and give each live line the speaker of most of its words."""
+        try:
+            turns = self.diarize(load_audio(path))  # type: ignore[misc]
+            self.post_message(SpeakersFound(line_speakers(segments, turns)))
+        except (DiarizationError, AudioError) as error:
+            self.post_message(SpeakersFound([], str(error)))
+
+    def on_speakers_found(self, message: SpeakersFound) -> None:
+        if message.error:
+            self.notify(f"Speakers not identified: {message.error}", severity="warning", timeout=15)
+            return
+        changed = [i for i, label in enumerate(message.labels)
+                   if label and i < len(self.draft.segments) and self.draft.segments[i].speaker is None]
+        for i in changed:
+            self.draft.segments[i] = replace(self.draft.segments[i], speaker=message.labels[i])
+        self._refresh_lines(changed)
+        self.notify(f"Speakers identified: {len({message.labels[i] for i in changed})} (s renames one everywhere)")
 
     def on_recording_ended(self, message: RecordingEnded) -> None:
         self.recording = None
+        self.last_recording = message.path
         self.query_one("#level").display = False
         self.draft.duration = max(self.draft.duration, message.seconds)
         if message.error:
@@ -403,7 +409,11 @@ class MinutesApp(App[None]):
             minutes = self.transcriber.transcribe(
                 audio, source=path.name, date=date,
                 hook=lambda step, completed, total: self.post_message(FileProgress(completed, total)))
+            if self.diarize:
+                minutes = attribute(minutes, self.diarize(audio))
             self.post_message(FileDone(path, minutes))
+        except DiarizationError as error:
+            self.post_message(FileDone(path, minutes, f"speakers not identified: {error}"))
         except (AudioError, SilentAudioError) as error:
             self.post_message(FileDone(path, None, str(error)))
 
@@ -418,6 +428,8 @@ class MinutesApp(App[None]):
             self._show_state()
             self.exported = True
             return
+        if message.error:
+            self.notify(message.error, severity="warning", timeout=15)
         self.draft = Draft.from_minutes(message.minutes)
         self.exported = False
         self.transcript.append_rows([(f"seg-{i}", line_text(s, self.draft.speaker(i)))
@@ -425,127 +437,6 @@ class MinutesApp(App[None]):
         self._show_state(f"{message.path.name}: {clock(message.minutes.duration)}, "
                          f"{_count(len(self.draft.segments), 'line')}.   e: export")
         self._show_status()
-
-    # ---- editing ----------------------------------------------------------------------------------
-    def _line(self) -> int | None:
-        """The highlighted transcript line, else the last one; None (with a notice) when there is none."""
-        option = self.transcript.highlighted_option
-        if option is not None and option.id and option.id.startswith("seg-"):
-            return int(option.id[4:])
-        if option is None and self.draft.segments:
-            return len(self.draft.segments) - 1
-        self.notify("Choose a transcript line first (↑/↓)", severity="warning")
-        return None
-
-    def _refresh_lines(self, indices: Iterable[int]) -> None:
-        for i in indices:
-            self.transcript.replace(f"seg-{i}", line_text(self.draft.segments[i], self.draft.speaker(i),
-                                                          self.draft.marks.get(i)))
-        self.exported = False
-
-    def action_speaker(self) -> None:
-        if (index := self._line()) is None:
-            return
-        current = self.draft.speaker(index)
-        title = (f"Rename {current} everywhere" if current else "Who is speaking on this line?")
-
-        def done(values: list[str] | None) -> None:
-            if values and values[0].strip():
-                self._refresh_lines(self.draft.name_speaker(index, values[0]))
-
-        self.push_screen(FormScreen(title, [("Name", current or "")]), done)
-
-    def action_decision(self) -> None:
-        if (index := self._line()) is None:
-            return
-        if self.draft.marks.get(index, ("",))[0] == "decision":
-            self.draft.unmark(index)
-        else:
-            self.draft.mark(index, "decision")
-        self._refresh_lines([index])
-
-    def action_action(self) -> None:
-        if (index := self._line()) is None:
-            return
-        seg = self.draft.segments[index]
-
-        def done(values: list[str] | None) -> None:
-            if values is None:
-                return
-            if values[0].strip():
-                self.draft.mark(index, "action", values[0], values[1].strip())
-            else:
-                self.draft.unmark(index)
-            self._refresh_lines([index])
-
-        fields = [("Action item (empty: unmark)", seg.text), ("Owner", self.draft.speaker(index) or "")]
-        self.push_screen(FormScreen(f"Action item at {clock(seg.start)}", fields), done)
-
-    def action_note(self) -> None:
-        at = self._seconds if self.recording else self.draft.duration
-        index = self.transcript.highlighted_option
-        if not self.recording and index is not None and index.id and index.id.startswith("seg-"):
-            at = self.draft.segments[int(index.id[4:])].start
-
-        def done(values: list[str] | None) -> None:
-            if values and values[0].strip():
-                note = self.draft.add_note(at, values[0])
-                row = (f"note-{len(self.draft.notes) - 1}", note_text(note))
-                self.transcript.append_rows([row], keep_partial=True)
-                self.exported = False
-
-        self.push_screen(FormScreen(f"Note at {clock(at)}", [("Note", "")]), done)
-
-    def action_info(self) -> None:
-        fields = [("Title", self.draft.title or ""), ("Participants (comma-separated)",
-                                                      ", ".join(self.draft.participants))]
-
-        def done(values: list[str] | None) -> None:
-            if values is None:
-                return
-            self.draft.title = values[0].strip() or None
-            self.draft.participants = [p.strip() for p in values[1].split(",") if p.strip()]
-            self.title = self.draft.title or self.draft.source
-            self.exported = False
-
-        self.push_screen(FormScreen("Title and participants", fields), done)
-
-    # ---- export and quit --------------------------------------------------------------------------
-    def action_export(self, then: Callable[[], None] | None = None) -> None:
-        if not self.draft.segments and not self.draft.notes:
-            self.notify("Nothing to export yet", severity="warning")
-            return
-        fields = [("Folder", str(self.config.output_dir)), (f"Formats ({','.join(WRITERS)} or all)",
-                                                            ",".join(self.config.formats))]
-
-        def done(values: list[str] | None) -> None:
-            if values is not None and self.export(Path(values[0].strip() or "."), values[1]) and then:
-                then()
-
-        self.push_screen(FormScreen("Export the minutes", fields), done)
-
-    def export(self, folder: Path, formats: str) -> list[Path]:
-        """Write the minutes in `formats` into `folder`; notifies what was written (or why not)."""
-        names = list(WRITERS) if formats.strip() == "all" else [f.strip() for f in formats.split(",") if f.strip()]
-        unknown = [n for n in names if n not in WRITERS]
-        if unknown or not names:
-            self.notify(f"Unknown format {', '.join(unknown) or formats!r}: choose from {', '.join(WRITERS)} or all",
-                        severity="error")
-            return []
-        minutes = self.draft.minutes()
-        stem = Path(self.draft.source).stem or "minutes"
-        written = []
-        try:
-            for name in names:
-                path = folder / f"{stem}.{name}"
-                write_atomic(path, lambda f, w=WRITERS[name]: w(minutes, f))
-                written.append(path)
-        except OSError as error:
-            self.notify(f"Cannot write to {folder}: {error.strerror or error}", severity="error", timeout=20)
-            return []
-        self.exported = True
-        self.notify(f"Exported {', '.join(str(p) for p in written)}", timeout=10)
-        return written
 
     async def action_quit(self) -> None:
         if self.recording:
@@ -606,7 +497,9 @@ def _new_words(update: LiveUpdate, arrivals: deque[tuple[int, float]], shown: fl
 
 def make_app(config: AppConfig = AppConfig(), transcriber: Transcriber | Callable[[], Transcriber] | None = None,
              open_source: SourceFactory | None = None,
-             live: Callable[[Transcriber, ChunkOptions], LiveTranscriber] = ChunkedTranscriber) -> MinutesApp:
+             live: Callable[[Transcriber, ChunkOptions], LiveTranscriber] = ChunkedTranscriber,
+             speakers: Callable[[], tuple[Diarize | None, str]] | None = None) -> MinutesApp:
     """The app as the CLI and the tests build it; the model loads in the background unless given. `open_source`
-    replaces the sound device, `live` the live transcriber (a streaming engine plugs in here)."""
-    return MinutesApp(config, transcriber or Transcriber.load, open_source, live)
+    replaces the sound device, `live` the live transcriber (a streaming engine plugs in here), `speakers` loads
+    the diarizer (None, and a reason, when there is none)."""
+    return MinutesApp(config, transcriber or Transcriber.load, open_source, live, speakers)

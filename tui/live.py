@@ -5,6 +5,7 @@
 by implementing the same two methods."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -41,7 +42,7 @@ class ChunkOptions:
     pause_s: float = 0.3  # a quiet stretch this long ends a chunk ...
     min_chunk_s: float = 1.0  # ... once the chunk is at least this long
     max_chunk_s: float = 8.0  # longer chunks are cut at their quietest point
-    partial_every_s: float = 1.0  # pending audio is re-decoded as a partial line after this much new audio
+    partial_every_s: float = 0.5  # pending audio is re-decoded (greedy) as a partial line after this much new audio
 
     def __post_init__(self) -> None:
         if not 0 < self.pause_s < self.min_chunk_s < self.max_chunk_s <= 30:
@@ -52,10 +53,13 @@ class ChunkOptions:
 
 class ChunkedTranscriber:
     """Cuts the incoming audio at pauses and decodes each piece with the offline `Transcriber`; the audio
-    pending since the last cut is re-decoded every `partial_every_s` as a partial line."""
+    pending since the last cut is re-decoded every `partial_every_s` as a partial line, with greedy decoding
+    (cheaper than the beam; the final line uses the transcriber's own decoder)."""
 
     def __init__(self, transcriber: Transcriber, options: ChunkOptions = ChunkOptions()) -> None:
         self.transcriber = transcriber
+        self.quick = copy.copy(transcriber)  # the same model and front end, decoding greedily
+        self.quick.options = replace(transcriber.options, decoder="greedy", hotwords=())
         self.options = options
         self.pending = np.zeros(0, dtype=np.float32)
         self.offset = 0  # recording sample where `pending` starts
@@ -70,7 +74,7 @@ class ChunkedTranscriber:
         partial = None
         if self._since_partial >= self.options.partial_every_s * SAMPLE_RATE:
             self._since_partial = 0
-            words = [w for s in self._decode(self.pending) for w in s.words]
+            words = [w for s in self._decode(self.pending, self.quick) for w in s.words]
             if words:
                 partial = Segment(words[0].start, words[-1].end, " ".join(w.word for w in words), tuple(words))
         return LiveUpdate(tuple(final), partial)
@@ -97,17 +101,17 @@ class ChunkedTranscriber:
 
     def _take(self, cut: int) -> list[Segment]:
         chunk, self.pending = self.pending[:cut], self.pending[cut:]
-        segments = self._decode(chunk) if not _quiet_frames(chunk).all() else []
+        segments = self._decode(chunk, self.transcriber) if not _quiet_frames(chunk).all() else []
         self.offset += cut
         self._since_partial = self.pending.size
         return segments
 
-    def _decode(self, chunk: np.ndarray) -> list[Segment]:
+    def _decode(self, chunk: np.ndarray, transcriber: Transcriber) -> list[Segment]:
         """Segments of one chunk, in recording time."""
         if chunk.size < _FRAME * 10:
             return []
         try:
-            minutes = self.transcriber.transcribe(chunk)
+            minutes = transcriber.transcribe(chunk)
         except SilentAudioError:
             return []
         return [shift(s, self.offset / SAMPLE_RATE) for s in minutes.segments]

@@ -7,6 +7,7 @@ import sys
 from minutes.pipeline import Transcriber
 from tui.app import AppConfig, default_recordings_dir, make_app
 from tui.recorder import AudioSourceError, input_devices
+from tui.speakers import load_speakers
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     config = AppConfig(file=file, record=args.command == "record", device=device,
                        recordings_dir=args.recordings_dir or default_recordings_dir(),
                        output_dir=args.output_dir, formats=args.formats)
-    app = make_app(config, lambda: Transcriber.load(args.model, decoder=args.decoder))
+    app = make_app(config, lambda: Transcriber.load(args.model, decoder=args.decoder), speakers=load_speakers)
     app.run()
     return 0
 
