@@ -13,13 +13,14 @@ from typing import Any, Iterable
 
 import torch
 
+from acoustic.checkpoint import load_model
 from lm.beam import BeamOptions
+from lm.rnnlm import load_lm
 from minutes.audio import AudioError, load_audio, stream_audio
 from minutes.files import Job, write_atomic
 from minutes.model import Minutes
 from minutes.pipeline import DEFAULT_BEAM, DEFAULT_LM, Hook, SilentAudioError, Transcriber, TranscribeOptions
 from minutes.writers import WRITERS
-
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,13 @@ class Settings:
         if threads:
             torch.set_num_threads(threads)
         return Transcriber(self.model, self.options, self.lm)
+
+    def check(self) -> None:
+        """Read the model (and LM) files without building the pipeline, so a bad one fails before any file
+        (CheckpointError / LMCheckpointError, both ValueError) and the driver keeps no model in memory."""
+        load_model(self.model)
+        if self.options.decoder == "beam":
+            load_lm(self.lm)
 
     def model_files(self) -> list[Path]:
         return [self.model, self.lm] if self.options.decoder == "beam" else [self.model]

@@ -137,7 +137,7 @@ def transcribe_command(args: argparse.Namespace) -> int:
             settings = streaming_settings(settings, args)
         run = RunOptions(jobs=args.jobs, force=args.force, backend=args.backend, address=args.address,
                          resume=len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs))
-        transcriber = settings.load()  # a bad model fails here, before any file
+        settings.check()  # a bad model fails here, before any file
     except (CheckpointError, DiarizationError, ValueError, OSError) as error:
         print(f"minutes: error: {error}", file=sys.stderr)
         return 2
@@ -149,7 +149,7 @@ def transcribe_command(args: argparse.Namespace) -> int:
         problem_lines(outcome)
     try:
         with Bars(args.quiet) as bars:
-            outcomes = run_batch(jobs, args.output_dir, settings, run, bars, problem_lines, transcriber, unusable)
+            outcomes = run_batch(jobs, args.output_dir, settings, run, bars, problem_lines, unusable)
     except (BusyError, BackendError) as error:
         print(f"minutes: error: {error}", file=sys.stderr)
         return 2

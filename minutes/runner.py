@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 from minutes.batch import Outcome, Settings, run_one, write_outputs
 from minutes.files import Job
-from minutes.pipeline import Hook, Transcriber
+from minutes.pipeline import Hook
 from minutes.resume import REPORT, Journal, Report, plan, remove_stale_temporaries
 
 BACKENDS = ("local", "ray")
@@ -44,13 +44,13 @@ class RunOptions:
 
 
 def run_batch(jobs: list[Job], outdir: Path, settings: Settings, run: RunOptions, hook: Hook | None = None,
-              on_outcome: Callable[[Outcome], None] | None = None, transcriber: Transcriber | None = None,
+              on_outcome: Callable[[Outcome], None] | None = None,
               unusable: list[Outcome] | None = None) -> list[Outcome]:
     """Transcribe every job that is not up to date; returns one Outcome per job (done, skipped or failed),
     after the `unusable` inputs (failures found before the run, e.g. missing files), which go into the report.
     `hook("files", completed=, total=)` counts finished files, `hook("transcribe", ..., worker=, name=)`
     is per-file progress; `on_outcome` sees each outcome as it is settled. With run.resume the journal and
-    `OUTDIR/report.json` are kept up to date (the report also on Ctrl-C, marked interrupted)."""
+    `OUTDIR/report.json` are kept up to date (the report also when the run is cut short, marked interrupted)."""
     with Journal(outdir) if run.resume else nullcontext() as journal:
         todo, settled = plan(jobs, journal, settings, run.force)
         if journal:
@@ -73,8 +73,8 @@ def run_batch(jobs: list[Job], outdir: Path, settings: Settings, run: RunOptions
                 hook("files", completed=len(report.outcomes) - before, total=len(todo))
 
         try:
-            _backend(todo, settings, run, finish, hook, transcriber)
-        except KeyboardInterrupt:
+            _backend(todo, settings, run, finish, hook)
+        except BaseException:  # Ctrl-C, a lost cluster: the report still says what was done
             if journal:
                 report.write(outdir / REPORT, interrupted=True)
             raise
@@ -88,14 +88,13 @@ def _notify(on_outcome: Callable[[Outcome], None] | None, outcome: Outcome) -> N
         on_outcome(outcome)
 
 
-def _backend(todo: list[Job], settings: Settings, run: RunOptions, finish: OnResult, hook: Hook | None,
-             transcriber: Transcriber | None) -> None:
+def _backend(todo: list[Job], settings: Settings, run: RunOptions, finish: OnResult, hook: Hook | None) -> None:
     if run.backend == "ray":
         from minutes.cluster import run_ray
 
         run_ray(todo, settings, run.address, run.jobs, finish)
     else:
-        run_local(todo, settings, run.jobs or default_jobs(len(todo)), finish, hook, transcriber)
+        run_local(todo, settings, run.jobs or default_jobs(len(todo)), finish, hook)
 
 
 def cores() -> int:
@@ -119,16 +118,16 @@ def default_jobs(files: int) -> int:
     return max(1, min(cores(), int(available_memory() // WORKER_MEMORY), files))
 
 
-def run_local(todo: list[Job], settings: Settings, jobs: int, finish: OnResult, hook: Hook | None = None,
-              transcriber: Transcriber | None = None) -> None:
-    """Run every job: in this process when jobs == 1 (reusing `transcriber` if given), else in `jobs` spawned
-    worker processes with cores // jobs torch threads each, longest files first."""
+def run_local(todo: list[Job], settings: Settings, jobs: int, finish: OnResult, hook: Hook | None = None) -> None:
+    """Run every job: in this process when jobs == 1, else in `jobs` spawned worker processes with
+    cores // jobs torch threads each, longest files first. Each process loads the model once."""
+    if not todo:
+        return
     if jobs <= 1 or len(todo) <= 1:
-        transcriber = transcriber or settings.load()
+        transcriber = settings.load()
         for job in todo:
             finish(job, run_one(job, transcriber, settings, _tagged(hook, 0, job.source.name)), {})
         return
-    del transcriber  # the workers load their own
     context = mp.get_context("spawn")  # no fork of a process that runs torch and tqdm threads
     messages = context.Queue()
     slots = context.Value("i", 0)
