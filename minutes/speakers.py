@@ -14,10 +14,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from minutes.diarization import DiarizationError, SpeakerHint, Turn
+from minutes.diarization import DEFAULT_DIARIZATION, DiarizationError, SpeakerHint, Turn
 from minutes.model import Minutes, Segment, Word
 
-DEFAULT_DIARIZATION = Path(__file__).resolve().parent.parent / "models" / "diarization"
 Diarize = Callable[[np.ndarray, SpeakerHint, Any], list[Turn]]  # diarizer(audio, hint, hook) -> turns
 
 _MIN_SPAN = 1e-3  # a zero-length word counts as 1 ms, so a turn around it still overlaps it

@@ -17,7 +17,9 @@ from minutes.diarization import DiarizationError, SpeakerHint, Turn
 from minutes.model import Minutes, Note, Segment, Word
 from minutes.pipeline import Transcriber
 from minutes.speakers import assign_speakers, attribute, name_speakers, parse_names, read_names_file
-from tests.test_cli import error_lines, run, transcribe
+from tests.conftest import make_speech_like
+from tests.test_cli import error_lines, run, transcribe, write_wav
+from tests.test_diarization import tiny_pipeline  # noqa: F401  (fixture: a random pyannote pipeline folder)
 
 A, B, C = "SPEAKER_00", "SPEAKER_01", "SPEAKER_02"
 
@@ -465,3 +467,17 @@ def test_malformed_names_file_is_a_usage_error(capsys, tiny_model, speech_like_w
     assert code == 2
     assert err.splitlines()[-1] == (f"minutes transcribe: error: argument --names: {mapping} line 1: "
                                     "expected LABEL=Name (e.g. SPEAKER_00=Anna), got 'SPEAKER_00 Anna'")
+
+
+def test_smoke_run_with_a_real_tiny_pipeline(capsys, tiny_model, tiny_pipeline, tmp_path) -> None:  # noqa: F811
+    """The real Diarizer (a random pyannote pipeline) through `transcribe`: loads, runs, and its speakers reach
+    the JSON and the RTTM."""
+    wav = write_wav(tmp_path / "talk.wav", np.concatenate([make_speech_like(8.0, seed=s) for s in range(3)]))
+    code, _, err = transcribe(capsys, tiny_model, tmp_path / "out", str(wav), "-f", "json,rttm",
+                              "--diarization", tiny_pipeline, "--names", "Anna")
+    assert code == 0 and error_lines(err) == [], err
+    data = json.loads((tmp_path / "out" / "talk.json").read_text(encoding="utf-8"))
+    assert data["speakers"] and data["speakers"][0] == "Anna"
+    assert all(s["speaker"] in data["speakers"] for s in data["segments"])
+    rttm = (tmp_path / "out" / "talk.rttm").read_text(encoding="utf-8").splitlines()
+    assert [line.split()[7] for line in rttm] == [s["speaker"] for s in data["segments"]]
