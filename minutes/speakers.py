@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from minutes import diarization
 from minutes.diarization import DEFAULT_DIARIZATION, DiarizationError, SpeakerHint, Turn
 from minutes.model import Minutes, Segment, Word
 
@@ -216,11 +217,7 @@ class SpeakerOptions:
 @lru_cache(maxsize=2)
 def load_diarizer(path: Path) -> Diarize:
     """The diarization pipeline in the folder `path`, loaded once per process. Raises DiarizationError."""
-    try:
-        from minutes.diarization import Diarizer  # pyannote is heavy: import it only when diarizing
-    except ImportError as error:
-        raise DiarizationError(f"speaker diarization is not available: {error}") from None
-    return Diarizer.load(path)
+    return diarization.Diarizer.load(path)
 
 
 def resolve(model: Path | None, hint: SpeakerHint, names: Names | None,
