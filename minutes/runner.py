@@ -22,7 +22,7 @@ from minutes.pipeline import Hook
 from minutes.resume import REPORT, Journal, Report, plan, remove_stale_temporaries
 
 BACKENDS = ("local", "ray")
-WORKER_MEMORY = 1.5e9  # bytes one worker process may need (model + a 30 s window); bench/batch.py measures it
+WORKER_MEMORY = 1.5e9  # bytes per worker process: measured peak ~1.0 GB on a 4-hour file (bench/RESULTS.md), + margin
 OnResult = Callable[[Job, Outcome, dict[str, str]], None]
 
 
@@ -40,7 +40,9 @@ class RunOptions:
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
         if self.jobs is not None and self.jobs < 1:
-            raise ValueError("jobs must be at least 1")
+            raise ValueError("--jobs must be at least 1")
+        if self.address and self.backend != "ray":
+            raise ValueError("--address is the Ray cluster's: use it with --backend ray")
 
 
 def run_batch(jobs: list[Job], outdir: Path, settings: Settings, run: RunOptions, hook: Hook | None = None,

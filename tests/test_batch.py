@@ -139,8 +139,10 @@ def test_extensions_option_and_hidden_files(capsys, tiny_model, tmp_path):
     code, _, err = batch(capsys, tiny_model, tmp_path / "out", folder, "--ext", "FLAC", "-j", "1")
     assert code == 0 and summary_counts(err) == (2, 0, 0)
     assert files_under(tmp_path / "out") - BATCH_FILES == {"talk2.md", "sub/talk5.md"}
-    code, _, err = batch(capsys, tiny_model, tmp_path / "out", folder, "--ext", ",")
-    assert code == 2 and "no file extensions" in err
+    for bad, message in ((["--ext", ","], "no file extensions"), (["-j", "0"], "--jobs must be at least 1"),
+                         (["--address", "10.0.0.5:6379"], "use it with --backend ray")):
+        code, _, err = batch(capsys, tiny_model, tmp_path / "out", folder, *bad)
+        assert code == 2 and message in err and "Traceback" not in err
 
 
 def test_a_second_run_on_the_same_output_folder_is_refused(capsys, tiny_model, tmp_path):
