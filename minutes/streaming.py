@@ -217,8 +217,13 @@ class StreamSettings(Settings):
 
 
 def stream_settings(settings: Settings, model_given: bool) -> StreamSettings:
-    """The same settings through the streaming path; without --model, the default streaming model."""
+    """The same settings through the streaming path; without --model, the default streaming model.
+    Raises ValueError (CheckpointError) for a model that cannot stream or cannot be read."""
     fields = {f.name: getattr(settings, f.name) for f in dataclass_fields(settings)}
     if not model_given:
         fields["model"] = default_stream_model()
+    kind = load_model(fields["model"])[2].kind
+    if kind != "logmel":
+        raise ValueError(f"--stream needs a log-mel model such as {MODELS / 'stream' / 'model.pt'}; "
+                         f"{fields['model']} uses the {kind} front end")
     return StreamSettings(**fields)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from acoustic.checkpoint import load_model
+from acoustic.checkpoint import load_model, save_model
 from acoustic.engine import AcousticEngine
 from acoustic.features import FeatureConfig, LogMel
 from acoustic.model import BiLSTMCTC, ModelDims
@@ -247,6 +247,17 @@ def test_transcribe_stream_cli(tiny_model, speech_like_wav, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "speech.md").read_text().startswith("# Minutes: speech")
     assert (tmp_path / "speech.json").is_file()
+
+
+def test_transcribe_stream_cli_refuses_an_encoder_model(tmp_path, speech_like_wav, capsys):
+    torch.manual_seed(0)
+    model = tmp_path / "encoder.pt"
+    save_model(model, BiLSTMCTC(ModelDims(n_input=384, hidden=8, layers=1, stack=1)), CharVocab(),
+               FeatureConfig(kind="whisper-encoder"))
+    code = main(["transcribe", str(speech_like_wav), "--stream", "--model", str(model), "-o", str(tmp_path),
+                 "--quiet", "--no-diarize"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--stream needs a log-mel model" in err and "Traceback" not in err
 
 
 @requires_cuda
