@@ -9,7 +9,12 @@ returns each stream's log-probs. Streams open and close at any time; a stream's 
 which others share its batches. `close(slot)` runs the rest of a stream with the shortened look-ahead of
 its end, so a closed stream's log-probs equal `chunked_forward` over its whole audio.
 
-Works on any torch device ("cpu", "cuda"); features are computed on that device too.
+Works on any torch device ("cpu", "cuda"); log-mel features are computed on that device too.
+
+A Whisper-encoder model streams too, at a price: its encoder sees whole windows, so before each block the
+audio heard so far (its last 30 s at most, ending where the block's look-ahead ends, zero-padded to 30 s as
+in training) is encoded again and the block's states are taken from it (`_EncoderWindow`); about one encoder
+call per stream per chunk (CTranslate2, CPU), measured in bench/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -18,29 +23,55 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from acoustic.encoder import SAMPLES_PER_FRAME, WINDOW_SAMPLES, WhisperEncoder
 from acoustic.features import FeatureConfig
 from acoustic.model import BiLSTMCTC
 from acoustic.streaming import (ChunkConfig, State, StreamingLogMel, batched_log_mel, frame_log_mel, initial_state,
                                 step)
 
 
+class _EncoderWindow:
+    """One stream's audio for the Whisper encoder: `window(steps)` is the audio (at most 30 s) that ends
+    `steps` encoder frames after the frames consumed so far, and the absolute frame where it starts."""
+
+    def __init__(self) -> None:
+        self.audio = np.zeros(0, dtype=np.float32)
+        self.offset = 0  # stream samples dropped from the front of `audio`
+        self.ended = False
+
+    def push(self, samples: np.ndarray) -> None:
+        self.audio = np.concatenate([self.audio, np.asarray(samples, dtype=np.float32)])
+
+    def window(self, consumed: int, steps: int) -> tuple[np.ndarray, int] | None:
+        """None until the audio reaches the end of those frames (unless the stream ended)."""
+        available = self.offset + self.audio.size
+        end = (consumed + steps) * SAMPLES_PER_FRAME
+        if end > available and not self.ended:
+            return None
+        # at the end: everything left, up to one whole window
+        end = min(available, consumed * SAMPLES_PER_FRAME + WINDOW_SAMPLES) if self.ended else end
+        start = max(0, -(-(end - WINDOW_SAMPLES) // SAMPLES_PER_FRAME) * SAMPLES_PER_FRAME)
+        self.audio, self.offset = self.audio[start - self.offset:], start  # older audio is never needed again
+        return self.audio[:end - start], start // SAMPLES_PER_FRAME
+
+
 @dataclass
 class _Slot:
-    mel: StreamingLogMel
-    frames: torch.Tensor  # feature frames (F, n_mels) not yet consumed by a chunk
+    mel: StreamingLogMel | _EncoderWindow
+    frames: torch.Tensor  # feature frames (F, dim) not yet consumed by a chunk
     out: list[torch.Tensor] = field(default_factory=list)  # log-prob chunks not yet collected
+    consumed: int = 0  # model steps run so far
 
 
 class AcousticEngine:
     def __init__(self, model: BiLSTMCTC, features: FeatureConfig, chunks: ChunkConfig,
                  device: torch.device | str = "cpu", capacity: int = 8) -> None:
-        if features.kind != "logmel":
-            raise ValueError(f"streaming needs a log-mel model; this one uses the {features.kind} front end")
         self.model = model.to(device).eval()
         self.features, self.chunks, self.device = features, chunks, torch.device(device)
         self.stack = model.dims.stack
         self.state: State = initial_state(model, capacity, self.device)
         self.mel = frame_log_mel(features, self.device)  # shared by all streams
+        self.encoder = WhisperEncoder(threads=torch.get_num_threads()) if features.kind == "whisper-encoder" else None
         self.slots: dict[int, _Slot] = {}
 
     @property
@@ -55,8 +86,8 @@ class AcousticEngine:
             self.state = tuple(torch.cat([s, torch.zeros_like(s)], 1) for s in self.state)  # type: ignore[assignment]
         for s in self.state:
             s[:, slot] = 0.0
-        mel = StreamingLogMel(self.features, self.device, self.mel)
-        self.slots[slot] = _Slot(mel, torch.zeros(0, self.features.n_mels, device=self.device))
+        mel = StreamingLogMel(self.features, self.device, self.mel) if self.encoder is None else _EncoderWindow()
+        self.slots[slot] = _Slot(mel, torch.zeros(0, self.features.dim, device=self.device))
         return slot
 
     def push(self, slot: int, samples: np.ndarray) -> None:
@@ -66,8 +97,8 @@ class AcousticEngine:
     @torch.inference_mode()
     def step(self) -> dict[int, torch.Tensor]:
         """Run every stream with a whole block ready, batched, until none is -> {slot: log-probs (T, V)}."""
-        self._features(list(self.slots))
         while True:
+            self._features(list(self.slots))
             ready = [s for s, e in self.slots.items() if e.frames.shape[0] >= self.block_frames]
             if not ready:
                 break
@@ -78,9 +109,15 @@ class AcousticEngine:
     def close(self, slot: int) -> torch.Tensor:
         """End a stream: its remaining log-probs (T, V) (the look-ahead shrinks at the end); frees the slot."""
         entry = self.slots[slot]
-        entry.mel.finish()
-        self._features([slot])
-        while entry.frames.shape[0] >= self.block_frames:
+        if isinstance(entry.mel, _EncoderWindow):
+            entry.mel.ended = True
+            entry.frames = entry.frames[:0]  # encode the rest once, with all the audio there is
+        else:
+            entry.mel.finish()
+        while True:
+            self._features([slot])
+            if entry.frames.shape[0] < self.block_frames:
+                break
             self._run([slot])
         if entry.frames.shape[0]:
             self._run_tail(slot)
@@ -90,10 +127,25 @@ class AcousticEngine:
 
     def _features(self, slots: list[int]) -> None:
         """New feature frames of these slots, batched."""
+        if self.encoder is not None:
+            return self._encode(slots)
         entries = [self.slots[s] for s in slots]
         for entry, frames in zip(entries, batched_log_mel(self.mel, [e.mel.take() for e in entries])):
             if frames.shape[0]:
                 entry.frames = torch.cat([entry.frames, frames])
+
+    def _encode(self, slots: list[int]) -> None:
+        """Fresh encoder states for the next block of each slot whose audio reaches its end."""
+        jobs = []
+        for slot in slots:
+            entry = self.slots[slot]
+            if entry.frames.shape[0] < self.block_frames:  # states left from the last block are stale
+                found = entry.mel.window(entry.consumed, self.block_frames)  # type: ignore[union-attr]
+                if found is not None and found[0].size:
+                    jobs.append((entry, *found))
+        states = self.encoder.encode([audio for _, audio, _ in jobs]) if jobs else []  # type: ignore[union-attr]
+        for (entry, _, first), encoded in zip(jobs, states):
+            entry.frames = encoded[entry.consumed - first:].to(self.device)
 
     def _run(self, ready: list[int]) -> None:
         """One batched block for the `ready` slots (each has block_frames frames)."""
@@ -109,7 +161,7 @@ class AcousticEngine:
         log_probs = log_probs.float().cpu()  # one device -> host copy for the whole batch
         for row, s in enumerate(ready):
             entry = self.slots[s]
-            entry.frames = entry.frames[nc * self.stack:]
+            entry.frames, entry.consumed = entry.frames[nc * self.stack:], entry.consumed + nc
             entry.out.append(log_probs[row])
 
     def _run_tail(self, slot: int) -> None:

@@ -18,8 +18,8 @@ offline batched throughput and the Whisper-encoder front end's cost per tick.
    then + greedy, then + beam+LM decoding.
 4. Whisper-encoder front end: seconds per encoder call on a sliding window (30 s as in training, shorter
    windows as CTranslate2 accepts them), i.e. what re-encoding every tick would cost one stream.
-5. --encoder-model: that model streamed that way (re-encoding the audio so far, padded to 30 s as in its
-   training, at every tick; LC-BLSTM on the new states; greedy) against the same model offline.
+5. --encoder-model: that model through the StreamingEngine (re-encoding the audio so far, padded to 30 s as
+   in its training, before every block; LC-BLSTM on the new states; greedy) against the same model offline.
 """
 from __future__ import annotations
 
@@ -163,39 +163,19 @@ def encoder_cost(threads: int) -> list[dict]:
 
 
 def encoder_streaming(model: Path, utts: list[Utterance], audio: dict[Path, np.ndarray]) -> list[dict]:
-    """The Whisper-encoder model streamed by re-encoding the audio so far (padded to 30 s, as in training)
-    at every tick and running the LC-BLSTM on the new chunk's states, greedy: WER/CER and seconds per tick,
-    against the same model offline (greedy)."""
-    from acoustic.checkpoint import load_model
-    from acoustic.encoder import SAMPLES_PER_FRAME, WhisperEncoder
-    from acoustic.streaming import ChunkConfig, initial_state, step
-
-    net, vocab, _, _ = load_model(model)
-    encoder = WhisperEncoder(threads=torch.get_num_threads())
-    chunks = ChunkConfig.from_seconds(SAMPLES_PER_FRAME / SAMPLE_RATE)
-    refs, offline, streamed, ticks, busy = [], [], [], 0, 0.0
-    with torch.inference_mode():
-        for u in utts:
-            clip = audio[u.path][:30 * SAMPLE_RATE]
-            states = encoder.encode([clip])[0]
-            offline.append(vocab.decode(greedy_ids(net(states[None], torch.tensor([states.shape[0]]))[0][0])))
-            state, out = initial_state(net, 1), []
-            for begin in range(0, states.shape[0], chunks.chunk):
-                started = time.perf_counter()
-                end = begin + chunks.chunk + chunks.lookahead  # the states this tick needs
-                seen = encoder.encode([clip[:end * SAMPLES_PER_FRAME]])[0]  # the audio heard so far
-                x = net.stack_frames(seen[None, begin:end])
-                log_probs, state = step(net, x[:, :chunks.chunk], x[:, chunks.chunk:],
-                                        torch.tensor([x.shape[1] - min(chunks.chunk, x.shape[1])]), state)
-                out.append(log_probs[0])
-                busy, ticks = busy + time.perf_counter() - started, ticks + 1
-            streamed.append(vocab.decode(greedy_ids(torch.cat(out))))
-            refs.append(u.text)
+    """The Whisper-encoder model through the StreamingEngine (the audio heard so far re-encoded before each
+    block, acoustic.engine) against the same model offline, greedy: WER/CER and seconds per 0.64 s block."""
+    refs = [u.text for u in utts]
     rows = []
-    for name, hyps in (("offline (one 30 s window)", offline), ("streaming (re-encoded every tick)", streamed)):
+    for name, system in (("offline (one 30 s window)", Transcriber.load(model, decoder="greedy")),
+                         ("streaming (re-encoded every tick)", StreamingEngine.load(model, decoder="greedy"))):
+        started, hyps, seconds = time.perf_counter(), [], 0.0
+        for u in utts:
+            hyps.append(system.transcribe(audio[u.path]).text)
+            seconds += audio[u.path].size / SAMPLE_RATE
         wer, cer = error_rates(refs, hyps)
-        rows.append({"path": name, "utterances": len(utts), "wer": wer, "cer": cer,
-                     "seconds_per_tick": busy / ticks if name.startswith("streaming") else None})
+        per_tick = (time.perf_counter() - started) / seconds * 0.64 if name.startswith("streaming") else None
+        rows.append({"path": name, "utterances": len(utts), "wer": wer, "cer": cer, "seconds_per_tick": per_tick})
     return rows
 
 
@@ -225,7 +205,7 @@ def tables(report: dict) -> str:
                 for r in report["encoder"]]
     if report.get("encoder_streaming"):
         out += ["", f"### Whisper-encoder model streamed by re-encoding every tick (greedy, {report['encoder_set']})", "",
-                "| path | utterances | WER | CER | s per tick |", "|---|---:|---:|---:|---:|"]
+                "| path | utterances | WER | CER | s per 0.64 s of audio |", "|---|---:|---:|---:|---:|"]
         out += [f"| {r['path']} | {r['utterances']} | {r['wer']:.1%} | {r['cer']:.1%} | "
                 f"{'' if r['seconds_per_tick'] is None else format(r['seconds_per_tick'], '.3f')} |"
                 for r in report["encoder_streaming"]]

@@ -21,8 +21,12 @@ it with one torch thread (`torch.set_num_threads(1)`): its steps are small matri
 threads slow down; use more cores with more processes, each serving its own streams.
 
 For the TUI's `LiveUpdate(final, partial)`: `LiveUpdate(*split_events(stream.feed(samples)))`, and at the
-end `LiveUpdate(*split_events(stream.close()))`. Only log-mel models stream (the Whisper-encoder model's
-front end works on 30 s windows; bench/stream.py measures what re-encoding a sliding window would cost).
+end `LiveUpdate(*split_events(stream.close()))`.
+
+Models: log-mel models stream cheaply (the default, `models/stream`). A Whisper-encoder model (the offline
+default, far more accurate) streams too, but its encoder is re-run on the audio heard so far before every
+block: about one CPU core per stream (bench/RESULTS.md), so for one live stream on a machine with a core to
+spare, not for many.
 """
 from __future__ import annotations
 
@@ -218,12 +222,9 @@ class StreamSettings(Settings):
 
 def stream_settings(settings: Settings, model_given: bool) -> StreamSettings:
     """The same settings through the streaming path; without --model, the default streaming model.
-    Raises ValueError (CheckpointError) for a model that cannot stream or cannot be read."""
+    Raises CheckpointError (a ValueError) for a model file that cannot be read."""
     fields = {f.name: getattr(settings, f.name) for f in dataclass_fields(settings)}
     if not model_given:
         fields["model"] = default_stream_model()
-    kind = load_model(fields["model"])[2].kind
-    if kind != "logmel":
-        raise ValueError(f"--stream needs a log-mel model such as {MODELS / 'stream' / 'model.pt'}; "
-                         f"{fields['model']} uses the {kind} front end")
+    load_model(fields["model"])  # a bad model file fails here, before any input
     return StreamSettings(**fields)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from acoustic.checkpoint import load_model, save_model
+from acoustic.checkpoint import load_model
 from acoustic.engine import AcousticEngine
 from acoustic.features import FeatureConfig, LogMel
 from acoustic.model import BiLSTMCTC, ModelDims
@@ -148,9 +148,48 @@ def test_engine_streams_joining_and_leaving_match_each_stream_alone(tiny_model):
         assert torch.allclose(torch.cat(out[i]), reference(tiny_model, audio, config), atol=1e-4)
 
 
-def test_engine_refuses_the_encoder_front_end():
-    with pytest.raises(ValueError, match="log-mel"):
-        AcousticEngine(small_model(), FeatureConfig(kind="whisper-encoder"), ChunkConfig())
+def encoder_model(tmp_path) -> tuple[BiLSTMCTC, FeatureConfig]:
+    torch.manual_seed(0)
+    return BiLSTMCTC(ModelDims(n_input=384, hidden=8, layers=2, stack=1)).eval(), FeatureConfig(kind="whisper-encoder")
+
+
+def encoder_engine_log_probs(model, features, audio: np.ndarray, config: ChunkConfig) -> torch.Tensor:
+    engine = AcousticEngine(model, features, config)
+    slot = engine.open()
+    out = []
+    for begin in range(0, audio.size, 4000):
+        engine.push(slot, audio[begin:begin + 4000])
+        out += list(engine.step().values())
+    return torch.cat(out + [engine.close(slot)])
+
+
+def test_encoder_engine_with_one_block_equals_the_offline_model(tmp_path):
+    from acoustic.encoder import WhisperEncoder
+
+    model, features = encoder_model(tmp_path)
+    audio = make_speech_like(2.0)
+    states = WhisperEncoder(threads=1).encode([audio])[0]
+    expected = model(states[None], torch.tensor([states.shape[0]]))[0][0]
+    got = encoder_engine_log_probs(model, features, audio, ChunkConfig(chunk=500, lookahead=0))
+    assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_encoder_engine_re_encodes_the_audio_heard_before_each_block(tmp_path):
+    from acoustic.encoder import SAMPLES_PER_FRAME, WhisperEncoder
+
+    model, features = encoder_model(tmp_path)
+    audio, config, encoder = make_speech_like(1.6), ChunkConfig(chunk=25, lookahead=10), WhisperEncoder(threads=1)
+    steps = -(-audio.size // SAMPLES_PER_FRAME)
+    state, expected = initial_state(model, 1), []
+    for begin in range(0, steps, config.chunk):
+        end = begin + config.chunk + config.lookahead  # the states of this block, from the audio up to its end
+        x = model.stack_frames(encoder.encode([audio[:end * SAMPLES_PER_FRAME]])[0][None, begin:end])
+        log_probs, state = step(model, x[:, :config.chunk], x[:, config.chunk:],
+                                torch.tensor([max(0, x.shape[1] - config.chunk)]), state)
+        expected.append(log_probs[0])
+    got = encoder_engine_log_probs(model, features, audio, config)
+    assert got.shape == (steps, 29)
+    assert torch.allclose(got, torch.cat(expected), atol=1e-4)
 
 
 def spelled(vocab: CharVocab, text: str, silence_after: int) -> torch.Tensor:
@@ -249,15 +288,13 @@ def test_transcribe_stream_cli(tiny_model, speech_like_wav, tmp_path, capsys):
     assert (tmp_path / "speech.json").is_file()
 
 
-def test_transcribe_stream_cli_refuses_an_encoder_model(tmp_path, speech_like_wav, capsys):
-    torch.manual_seed(0)
-    model = tmp_path / "encoder.pt"
-    save_model(model, BiLSTMCTC(ModelDims(n_input=384, hidden=8, layers=1, stack=1)), CharVocab(),
-               FeatureConfig(kind="whisper-encoder"))
+def test_transcribe_stream_cli_bad_model_is_one_line(tmp_path, speech_like_wav, capsys):
+    model = tmp_path / "broken.pt"
+    model.write_bytes(b"not a model")
     code = main(["transcribe", str(speech_like_wav), "--stream", "--model", str(model), "-o", str(tmp_path),
                  "--quiet", "--no-diarize"])
     err = capsys.readouterr().err
-    assert code == 2 and "--stream needs a log-mel model" in err and "Traceback" not in err
+    assert code == 2 and err.startswith("minutes: error:") and "Traceback" not in err
 
 
 @requires_cuda
