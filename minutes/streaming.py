@@ -126,7 +126,8 @@ class StreamingEngine:
     def load(cls, model_path: str | Path | None = None, decoder: str = "beam", lm_path: str | Path | None = None,
              beam: BeamOptions | None = None, hotwords: dict[str, float] | None = None,
              options: StreamOptions = StreamOptions(), device: str = "cpu") -> "StreamingEngine":
-        """The shipped (or given) log-mel model; beam decoding uses the shipped LM unless `lm_path` is given."""
+        """The shipped streaming model (or the given one); beam decoding uses the shipped LM unless `lm_path` is
+        given."""
         decoding = TranscribeOptions(decoder=decoder, beam=beam or DEFAULT_BEAM, hotwords=tuple((hotwords or {}).items()))
         return cls(Path(model_path) if model_path else default_stream_model(), decoding,
                    Path(lm_path) if lm_path else DEFAULT_LM, options, device)
@@ -145,6 +146,8 @@ class StreamingEngine:
             for stream, samples in pushes.items():
                 if stream.closed:
                     raise ValueError("this stream is closed")
+                if np.ndim(samples) != 1:
+                    raise ValueError(f"samples must be mono, shape (n,); got shape {np.shape(samples)}")
                 self.acoustic.push(stream.slot, samples)
             events: dict[Stream, list[StreamEvent]] = {stream: [] for stream in pushes}
             stepped = self.acoustic.step()

@@ -255,6 +255,8 @@ def test_streaming_engine_events_and_transcribe(tiny_model):
     events += closing
     with pytest.raises(ValueError, match="closed"):
         stream.feed(audio[:100])
+    with pytest.raises(ValueError, match="mono"):
+        engine.open_stream().feed(np.zeros((100, 2), dtype=np.float32))
     finals, partial = split_events(events)
     assert list(finals) == [e.segment for e in events if e.final]
     assert partial == next((e.segment for e in reversed(events) if not e.final), None)
