@@ -38,6 +38,7 @@ class _EncoderWindow:
         self.audio = np.zeros(0, dtype=np.float32)
         self.offset = 0  # stream samples dropped from the front of `audio`
         self.ended = False
+        self.complete = False  # the last window reached the end of the ended stream: its states are final
 
     def push(self, samples: np.ndarray) -> None:
         self.audio = np.concatenate([self.audio, np.asarray(samples, dtype=np.float32)])
@@ -50,6 +51,7 @@ class _EncoderWindow:
             return None
         # at the end: everything left, up to one whole window
         end = min(available, consumed * SAMPLES_PER_FRAME + WINDOW_SAMPLES) if self.ended else end
+        self.complete = self.ended and end == available
         start = max(0, -(-(end - WINDOW_SAMPLES) // SAMPLES_PER_FRAME) * SAMPLES_PER_FRAME)
         self.audio, self.offset = self.audio[start - self.offset:], start  # older audio is never needed again
         return self.audio[:end - start], start // SAMPLES_PER_FRAME
@@ -139,7 +141,8 @@ class AcousticEngine:
         jobs = []
         for slot in slots:
             entry = self.slots[slot]
-            if entry.frames.shape[0] < self.block_frames:  # states left from the last block are stale
+            # states left from the last block are stale, unless they were computed from the whole ended stream
+            if entry.frames.shape[0] < self.block_frames and not entry.mel.complete:  # type: ignore[union-attr]
                 found = entry.mel.window(entry.consumed, self.block_frames)  # type: ignore[union-attr]
                 if found is not None and found[0].size:
                     jobs.append((entry, *found))
