@@ -338,3 +338,58 @@ def test_cli_rejects_a_missing_file_and_lists_no_devices(tmp_path: Path, capsys:
     assert "missing.wav: no such file" in capsys.readouterr().err
     assert main(["record", "--model", str(tmp_path / "none.pt")]) == 2
     assert "no such model file" in capsys.readouterr().err
+
+
+class FailingSource:
+    """Ten blocks of audio, then the device disappears."""
+
+    name = "usb mic"
+
+    def __init__(self) -> None:
+        self.blocks = 10
+
+    def read(self) -> np.ndarray | None:
+        from tui.recorder import AudioSourceError
+
+        if not self.blocks:
+            raise AudioSourceError("the input device stopped: device unavailable")
+        self.blocks -= 1
+        return make_speech_like(0.1, seed=self.blocks)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.asyncio
+async def test_device_lost_mid_recording_keeps_the_audio(tmp_path: Path, transcriber: Transcriber) -> None:
+    app = make_app(config(tmp_path), transcriber, open_source=lambda device: FailingSource())
+    async with app.run_test() as pilot:
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.recording is None
+        messages = [n.message for n in app._notifications]
+        assert any("Recording stopped: the input device stopped" in m and "00:00:01" in m for m in messages)
+    saved = list((tmp_path / "rec").glob("*.wav"))
+    assert sf.info(saved[0]).frames == 10 * 1600 and not unfinished(tmp_path / "rec")
+
+
+@pytest.mark.asyncio
+async def test_disk_full_stops_the_recording_with_a_notice(tmp_path: Path, transcriber: Transcriber,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    written = []
+
+    def write(self: GrowingWav, block: np.ndarray) -> None:
+        if len(written) == 5:
+            raise OSError(28, "No space left on device")
+        written.append(block)
+
+    monkeypatch.setattr(GrowingWav, "write", write)
+    wav = meeting_wav(tmp_path / "in.wav")
+    app = make_app(config(tmp_path), transcriber, open_source=lambda device: FileSource(wav))
+    async with app.run_test() as pilot:
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.recording is None
+        assert any("cannot write the recording: No space left on device" in n.message for n in app._notifications)

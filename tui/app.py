@@ -150,6 +150,7 @@ class MinutesApp(EditingMixin, App[None]):
 
     def on_model_ready(self, message: ModelReady) -> None:
         self.transcriber = message.transcriber
+        self.draft.model = self.draft.model or (self.transcriber.name if self.transcriber else "")
         self.diarize, self.speakers_note = message.diarize, message.speakers_note
         self._model_ready.set()
         if message.error:
@@ -218,7 +219,8 @@ class MinutesApp(EditingMixin, App[None]):
         elif self.config.device is not None or len(devices) == 1:
             self.start_recording(devices[0] if self.config.device is None else None)
         else:
-            self.push_screen(ChoiceScreen("Record from which input?", map(str, devices)),
+            default = next((n for n, d in enumerate(devices) if d.default), 0)
+            self.push_screen(ChoiceScreen("Record from which input?", map(str, devices), default),
                              lambda i: None if i is None else self.start_recording(devices[i]))
 
     def start_recording(self, device: InputDevice | None) -> None:
@@ -254,6 +256,7 @@ class MinutesApp(EditingMixin, App[None]):
     def _begin(self, draft: Draft, busy: bool) -> None:
         """A new meeting: empty transcript, fresh draft."""
         self.draft = draft
+        self.draft.model = self.transcriber.name if self.transcriber else ""
         self.busy = busy
         self.exported = False
         self.latencies.clear()

@@ -34,7 +34,7 @@ def _list_devices() -> int:
     except AudioSourceError as error:
         return _fail(str(error))
     for device in devices:
-        print(f"{device}  ({device.rate:.0f} Hz)")
+        print(f"{device}  ({device.rate:.0f} Hz){'  [default]' if device.default else ''}")
     if not devices:
         print("no input devices found", file=sys.stderr)
     return 0 if devices else 2

@@ -39,6 +39,7 @@ class InputDevice:
     index: int
     name: str
     rate: float  # the device's default sample rate
+    default: bool = False  # the system's default input
 
     def __str__(self) -> str:
         return f"{self.index}: {self.name}"
@@ -51,7 +52,8 @@ def input_devices() -> list[InputDevice]:
         devices = sd.query_devices()
     except sd.PortAudioError as error:
         raise AudioSourceError(f"cannot list sound devices: {error}") from error
-    return [InputDevice(i, d["name"], float(d["default_samplerate"]))
+    default = sd.default.device[0]
+    return [InputDevice(i, d["name"], float(d["default_samplerate"]), i == default)
             for i, d in enumerate(devices) if d["max_input_channels"] > 0]
 
 
