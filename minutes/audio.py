@@ -99,7 +99,8 @@ def stream_audio(path: str | Path, block_samples: int = BLOCK_SAMPLES) -> tuple[
     """
     path = Path(path)
     _check_file(path)
-    if path.suffix.lower() in _SOUNDFILE_EXTENSIONS:
+    # MP3 goes to ffmpeg: it is rarely 16 kHz, and libmpg123 prints notes on stderr for damaged files
+    if path.suffix.lower() in _SOUNDFILE_EXTENSIONS and path.suffix.lower() != ".mp3":
         try:
             info = sf.info(str(path))
         except (sf.LibsndfileError, RuntimeError, TypeError):
