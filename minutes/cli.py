@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--formats", type=parse_formats, default=DEFAULT_FORMATS,
                    help=f"comma-separated: {','.join(FORMATS)} or all (default: md)")
     r.add_argument("--names", type=names_argument, help=NAMES_HELP)
+    add_app_commands(commands)
     return parser
 
 
@@ -97,6 +98,35 @@ def extensions_argument(value: str) -> tuple[str, ...]:
         return parse_extensions(value)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_app_commands(commands: argparse._SubParsersAction) -> None:
+    """`tui [FILE]` and `record`: the terminal app."""
+    for name, text in (("tui", "the terminal app: record or open a meeting, mark decisions, export minutes"),
+                       ("record", "start the terminal app recording, transcribing as it goes")):
+        a = commands.add_parser(name, help=text, description=text)
+        a.set_defaults(run=app_command)
+        if name == "tui":
+            a.add_argument("file", nargs="?", type=Path, metavar="FILE", help="a recording to open and transcribe")
+        a.add_argument("--device", help="input device, by index or name (see --list-devices; default: ask)")
+        a.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
+        a.add_argument("--recordings-dir", type=Path, help="where recordings are saved as they are made "
+                       "(default: $MINUTES_RECORDINGS or ~/.local/share/minutes/recordings)")
+        a.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="export folder (default: .)")
+        a.add_argument("-f", "--formats", type=parse_formats, default=("md", "json"),
+                       help=f"export formats: {','.join(FORMATS)} or all (default: md,json)")
+        a.add_argument("--model", type=Path, help="acoustic model file (default: the shipped model)")
+        a.add_argument("--decoder", choices=DECODERS, default="beam",
+                       help="beam (default, with the language model) or greedy")
+        a.add_argument("--stream", action="store_true", help="transcribe recordings live with the streaming "
+                       "engine (LC-BLSTM) instead of decoding pause-cut chunks with the offline model")
+        a.add_argument("--stream-model", type=Path, help="streaming model file (default: the shipped one)")
+
+
+def app_command(args: argparse.Namespace) -> int:
+    from tui.main import run  # imported here: minutes never imports tui (an upper layer) at load time
+
+    return run(args)
 
 
 NAMES_HELP = ('speaker names: "Anna,Bartek" (in order of first appearance), "SPEAKER_00=Anna,...", '

@@ -393,3 +393,36 @@ async def test_disk_full_stops_the_recording_with_a_notice(tmp_path: Path, trans
         await pilot.pause()
         assert app.recording is None
         assert any("cannot write the recording: No space left on device" in n.message for n in app._notifications)
+
+
+@pytest.mark.asyncio
+async def test_record_through_the_streaming_engine(tmp_path: Path, tiny_model: Path,
+                                                   transcriber: Transcriber) -> None:
+    from tui.live import streaming
+
+    wav = meeting_wav(tmp_path / "in.wav")
+    app = make_app(config(tmp_path), transcriber, open_source=lambda device: FileSource(wav),
+                   live=streaming(tiny_model, "greedy"))
+    async with app.run_test() as pilot:
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.recording is None and not app.busy
+        assert app.transcript.option_count == len(app.draft.segments) > 0
+        assert all(0 <= s.start <= s.end <= sf.info(wav).duration + 0.1 for s in app.draft.segments)
+
+
+@pytest.mark.asyncio
+async def test_a_live_transcriber_that_cannot_load_leaves_the_recording(tmp_path: Path,
+                                                                        transcriber: Transcriber) -> None:
+    from tui.live import streaming
+
+    wav = meeting_wav(tmp_path / "in.wav")
+    app = make_app(config(tmp_path), transcriber, open_source=lambda device: FileSource(wav),
+                   live=streaming(tmp_path / "missing.pt", "greedy"))
+    async with app.run_test() as pilot:
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.busy and any("No live transcript" in n.message for n in app._notifications)
+    assert sf.info(next((tmp_path / "rec").glob("*.wav"))).frames == sf.info(wav).frames

@@ -97,6 +97,8 @@ def test_recording_screen(snap_compare, tmp_path: Path) -> None:  # type: ignore
         await pilot.press("r")
         while pilot.app._seconds < 2.0 or not pilot.app.draft.segments:
             await pilot.pause(0.05)
+        pilot.app.latencies.clear()  # measured wall-clock delays differ from run to run
+        pilot.app._show_status()
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=record)

@@ -22,6 +22,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
+from acoustic.checkpoint import CheckpointError
 from acoustic.features import SAMPLE_RATE
 from minutes.audio import AudioError, load_audio
 from minutes.diarization import DiarizationError
@@ -98,7 +99,8 @@ class MinutesApp(EditingMixin, App[None]):
         self._speakers = speakers
         self.diarize: Diarize | None = None
         self.speakers_note = ""
-        self.busy = False  # a recording or file transcription is running
+        self.busy = False  # a recording, its live transcription or a file transcription is running
+        self.decoding = False  # the live transcription of a recording is running
         self.exported = True  # nothing to lose yet
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.all_latencies: list[float] = []  # every word's delay, for benchmarks
@@ -240,6 +242,7 @@ class MinutesApp(EditingMixin, App[None]):
             return
         self._begin(Draft(source=path.name, date=self.config.clock().date().isoformat()), busy=True)
         self.recording = path
+        self.decoding = True
         self._stop.clear()
         self._paused.clear()
         self.query_one("#level").display = True
@@ -299,7 +302,13 @@ class MinutesApp(EditingMixin, App[None]):
         self._model_ready.wait()
         if self.transcriber is None:
             return
-        live = self.make_live(self.transcriber, self.config.chunks)
+        try:
+            live = self.make_live(self.transcriber, self.config.chunks)
+        except (CheckpointError, OSError, ValueError) as error:  # e.g. a missing streaming model
+            self.call_from_thread(self.notify, f"No live transcript: {error}. The recording is still saved.",
+                                  severity="error", timeout=20)
+            self.post_message(LiveText(LiveUpdate(), [], done=True))
+            return
         arrivals: deque[tuple[int, float]] = deque()  # (recording sample at the end of a block, wall time)
         received, shown = 0, 0.0
         done = False
@@ -336,7 +345,8 @@ class MinutesApp(EditingMixin, App[None]):
         self.transcript.append_rows(rows, None if partial is None else _provisional(partial),
                                     keep_partial=not rows and not message.done)
         if message.done:
-            self.busy = bool(self.recording)
+            self.decoding = False
+            self.busy = self.recording is not None
             self.notify(f"Transcript complete: {_count(len(self.draft.segments), 'line')}")
             if self.diarize and self.draft.segments and self.last_recording:
                 self._find_speakers(self.last_recording, list(self.draft.segments))
@@ -364,6 +374,7 @@ class MinutesApp(EditingMixin, App[None]):
 
     def on_recording_ended(self, message: RecordingEnded) -> None:
         self.recording = None
+        self.busy = self.decoding
         self.last_recording = message.path
         self.query_one("#level").display = False
         self.draft.duration = max(self.draft.duration, message.seconds)
@@ -486,13 +497,15 @@ def _provisional(segment: Segment) -> Text:
 
 
 def _new_words(update: LiveUpdate, arrivals: deque[tuple[int, float]], shown: float) -> tuple[list[float], float]:
-    """Arrival times of the words in `update` that end after `shown` (seconds), and the new `shown`."""
+    """Arrival times of the words in `update` that end after `shown` (seconds), and the new `shown`. A line
+    without word times (a streaming partial) counts once, at its end."""
     segments: list[Segment] = list(update.final) + ([update.partial] if update.partial else [])
+    ends = [end for s in segments for end in ([w.end for w in s.words] or ([s.end] if s.text else []))]
     heard = []
-    for word in (w for s in segments for w in s.words if w.end > shown):
-        sample = word.end * SAMPLE_RATE
+    for word_end in (end for end in ends if end > shown):
+        sample = word_end * SAMPLE_RATE
         heard.append(next((at for end, at in arrivals if end >= sample), arrivals[-1][1]))
-        shown = word.end
+        shown = word_end
     while len(arrivals) > 1 and arrivals[0][0] < shown * SAMPLE_RATE - 30 * SAMPLE_RATE:
         arrivals.popleft()
     return heard, shown

@@ -1,13 +1,15 @@
 """Live transcription behind one small interface: blocks of samples in, finished and partial segments out.
 
-`LiveTranscriber` is what the app drives; `ChunkedTranscriber` implements it with the offline pipeline
-(audio cut at pauses, each piece decoded by `Transcriber.transcribe`). A streaming engine can replace it
-by implementing the same two methods."""
+`LiveTranscriber` is what the app drives. `ChunkedTranscriber` implements it with the offline pipeline
+(audio cut at pauses, each piece decoded by `Transcriber.transcribe`); `StreamingTranscriber` with the
+streaming engine (`minutes.streaming`, `minutes record --stream`)."""
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
-from typing import Protocol
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from acoustic.features import SAMPLE_RATE
 from minutes.model import Segment, Word
 from minutes.pipeline import SilentAudioError, Transcriber
 from minutes.segmenting import cut_points
+from minutes.streaming import StreamingEngine, split_events
 
 _FRAME = SAMPLE_RATE // 100  # 10 ms energy frames
 
@@ -131,3 +134,30 @@ def shift(segment: Segment, seconds: float) -> Segment:
     """`segment` with every time moved by `seconds`."""
     words = tuple(Word(w.word, w.start + seconds, w.end + seconds, w.confidence) for w in segment.words)
     return replace(segment, start=segment.start + seconds, end=segment.end + seconds, words=words)
+
+
+class StreamingTranscriber:
+    """A `LiveTranscriber` over the streaming engine (`minutes.streaming`): the LC-BLSTM decodes every block
+    as it arrives, with its own endpointing; segment times are recording seconds from the stream's start."""
+
+    def __init__(self, engine: StreamingEngine) -> None:
+        self.stream = engine.open_stream()
+
+    def feed(self, samples: np.ndarray) -> LiveUpdate:
+        finals, partial = split_events(self.stream.feed(samples))
+        return LiveUpdate(finals, partial)
+
+    def flush(self) -> LiveUpdate:
+        finals, _ = split_events(self.stream.close())
+        return LiveUpdate(finals)
+
+
+@lru_cache(maxsize=2)
+def _engine(model: Path | None, decoder: str) -> StreamingEngine:
+    return StreamingEngine.load(model, decoder=decoder)
+
+
+def streaming(model: Path | None = None, decoder: str = "beam") -> Callable[..., LiveTranscriber]:
+    """A `live` factory for the app: each recording gets a stream of one engine, loaded on first use (in the
+    app's decoding thread). `model` None: the shipped streaming model."""
+    return lambda *_: StreamingTranscriber(_engine(model, decoder))

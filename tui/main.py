@@ -6,6 +6,7 @@ import sys
 
 from minutes.pipeline import Transcriber
 from tui.app import AppConfig, default_recordings_dir, make_app
+from tui.live import ChunkedTranscriber, streaming
 from tui.recorder import AudioSourceError, input_devices
 from tui.speakers import load_speakers
 
@@ -17,13 +18,16 @@ def run(args: argparse.Namespace) -> int:
     file = getattr(args, "file", None)
     if file is not None and not file.is_file():
         return _fail(f"{file}: no such file")
-    if args.model is not None and not args.model.is_file():
-        return _fail(f"{args.model}: no such model file")
+    for model in (args.model, args.stream_model):
+        if model is not None and not model.is_file():
+            return _fail(f"{model}: no such model file")
     device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
     config = AppConfig(file=file, record=args.command == "record", device=device,
                        recordings_dir=args.recordings_dir or default_recordings_dir(),
                        output_dir=args.output_dir, formats=args.formats)
-    app = make_app(config, lambda: Transcriber.load(args.model, decoder=args.decoder), speakers=load_speakers)
+    live = streaming(args.stream_model, args.decoder) if args.stream else ChunkedTranscriber
+    app = make_app(config, lambda: Transcriber.load(args.model, decoder=args.decoder), live=live,
+                   speakers=load_speakers)
     app.run()
     return 0
 
