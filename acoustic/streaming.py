@@ -138,10 +138,10 @@ def step(model: BiLSTMCTC, chunk: torch.Tensor, look: torch.Tensor, look_len: to
          state: State) -> tuple[torch.Tensor, State]:
     """Advance N streams by one block each.
 
-    chunk (N, nc, D) and look (N, nr, D): stacked, normalized inputs (model.stack_frames); every chunk is
-    full except at the end of a stream, where the caller passes that stream alone with its real lengths
-    (chunk steps beyond the end are padding whose outputs are to be dropped). look_len (N,): real
-    look-ahead steps of each stream. state: carried forward states (h, c) (layers, N, H).
+    chunk (N, nc, D) and look (N, nr, D): stacked, normalized inputs (model.stack_frames); at the end of a
+    stream the caller passes that stream alone, with a shorter chunk and look-ahead. look_len (N,): real
+    look-ahead steps of each stream (padding after them never enters the backward pass). state: carried
+    forward states (h, c) (layers, N, H).
     Returns log-probs (N, nc, V) of the chunk steps and the new carried state.
     """
     nc = chunk.shape[1]
