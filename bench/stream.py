@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> None:
         audio = {u.path: read_audio(u.path) for utts in sets.values() for u in utts}
         clips = list(audio.values())
     models = args.model or [default_stream_model()]
-    report = {"machine": machine(), "threads": args.threads, "device": args.device,
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if args.device.startswith("cuda") else ", no GPU used"
+    report = {"machine": machine() + gpu, "threads": args.threads, "device": args.device,
               "date": datetime.now().astimezone().isoformat(timespec="minutes"),
               "command": shlex.join(["python", "-m", "bench.stream", *argv]),
               "accuracy": [r for m in models for r in accuracy(m, sets, audio)],
