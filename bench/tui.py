@@ -2,6 +2,7 @@
 word while a known recording is fed in real time, per model.
 
     python -m bench.tui [--audio samples/meeting.opus] [--model PATH ...] [--decoder beam|greedy] [--threads N]
+                        [--stream-model PATH ...]
 
 Key latency: key events (as the terminal driver posts them) open and close a dialog (i, escape) every
 50 ms, each timed until the screen has changed: with the app idle, while it transcribes `--audio` repeated
@@ -33,6 +34,7 @@ from minutes.audio import load_audio
 from minutes.pipeline import Transcriber
 from tui.app import AppConfig, MinutesApp, make_app
 from tui.dialogs import FormScreen
+from tui.live import ChunkedTranscriber, LiveTranscriber, streaming
 from tui.recorder import FileSource
 
 PRESSES = 100
@@ -76,10 +78,11 @@ async def file_keys(transcriber: Transcriber, audio: Path, folder: Path) -> tupl
     return idle, busy
 
 
-async def live_run(transcriber: Transcriber, audio: Path, folder: Path) -> tuple[list[float], list[float], int]:
+async def live_run(transcriber: Transcriber, audio: Path, folder: Path,
+                   live: Callable[..., LiveTranscriber] = ChunkedTranscriber) -> tuple[list[float], list[float], int]:
     """`audio` recorded in real time: per-word delays, key latencies meanwhile, and the number of lines."""
     app = make_app(AppConfig(recordings_dir=folder), transcriber,
-                   open_source=lambda device: FileSource(audio, block_s=0.02, realtime=True))
+                   open_source=lambda device: FileSource(audio, block_s=0.02, realtime=True), live=live)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("r")
         keys = await dialog_keys(app, while_busy=True)
@@ -100,6 +103,12 @@ def repeated(audio: Path, times: int, folder: Path) -> Path:
     return path
 
 
+def row(name: str, idle: list[float], busy: list[float], delays: list[float], live_keys: list[float],
+        lines: int) -> None:
+    delay = " / ".join(f"{v / 1000:.2f}" for v in percentiles(delays)) if delays else "-"
+    print(f"| {name} | {ms(idle)} | {ms(busy)} | {ms(live_keys)} | {len(delays)} | {delay} | {lines} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m bench.tui", description=__doc__.splitlines()[0])
@@ -107,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", type=Path, action="append")
     p.add_argument("--decoder", choices=("beam", "greedy"), default="beam")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the transcription (default 2)")
+    p.add_argument("--stream-model", type=Path, action="append", help="also record live through the streaming "
+                   "engine with this model (its row has no file-transcription keys)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     models = args.model or [Path("models/default/model.pt"), Path("models/logmel/model.pt")]
@@ -118,10 +129,11 @@ def main(argv: list[str] | None = None) -> None:
         for model in models:
             transcriber = Transcriber.load(model, decoder=args.decoder)
             idle, busy = asyncio.run(file_keys(transcriber, repeated(args.audio, 4, Path(folder)), Path(folder)))
-            delays, live_keys, lines = asyncio.run(live_run(transcriber, args.audio, Path(folder)))
-            delay = " / ".join(f"{v / 1000:.2f}" for v in percentiles(delays)) if delays else "-"
-            print(f"| {model} | {ms(idle)} | {ms(busy)} | {ms(live_keys)} | {len(delays)} | {delay} | {lines} |",
-                  flush=True)
+            row(str(model), idle, busy, *asyncio.run(live_run(transcriber, args.audio, Path(folder))))
+        for model in args.stream_model or []:
+            live = streaming(model, args.decoder)
+            live()  # load the engine before the clock starts
+            row(f"stream: {model}", [], [], *asyncio.run(live_run(transcriber, args.audio, Path(folder), live)))
     print("\nkeys: p50/p95/max (presses) of opening and closing a dialog (i, escape), timed until the screen "
           "changed; the file is the audio 4 times over")
 

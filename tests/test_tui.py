@@ -293,6 +293,15 @@ def test_sounddevice_path_through_alsa_file_plugin(tmp_path: Path) -> None:
     assert found == sorted(set(found)) and found[-1] >= 9
 
 
+async def until(pilot, condition, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Let the app run until `condition()` holds (fails after `seconds`)."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the app never reached the expected state")
+
+
 def two_speakers(audio: np.ndarray) -> list:
     """A fake diarizer: SPEAKER_00 speaks the first half, SPEAKER_01 the rest."""
     from minutes.diarization import Turn
@@ -308,10 +317,8 @@ async def test_speakers_after_a_recording_and_for_a_file(tmp_path: Path, transcr
                    speakers=lambda: (two_speakers, ""))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("r")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await app.workers.wait_for_complete()  # the speaker step starts when the transcript is complete
-        await pilot.pause()
+        # the speaker step starts once the live transcript is complete
+        await until(pilot, lambda: bool(app.draft.segments) and app.draft.speaker(0) is not None)
         speakers = [app.draft.speaker(i) for i in range(len(app.draft.segments))]
         assert speakers[0] == "SPEAKER_00" and speakers[-1] == "SPEAKER_01"
         assert "SPEAKER_01:" in str(app.transcript.get_option_at_index(len(speakers) - 1).prompt)

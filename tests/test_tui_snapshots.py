@@ -60,7 +60,8 @@ class OneLine:
 
 
 def file_app(tmp_path: Path) -> MinutesApp:
-    return make_app(AppConfig(recordings_dir=tmp_path / "rec", output_dir=tmp_path), FakeTranscriber())  # type: ignore[arg-type]
+    config = AppConfig(recordings_dir=tmp_path / "rec", output_dir=tmp_path)
+    return make_app(config, FakeTranscriber())  # type: ignore[arg-type]
 
 
 async def show_file(pilot) -> None:  # type: ignore[no-untyped-def]
