@@ -433,3 +433,13 @@ async def test_a_live_transcriber_that_cannot_load_leaves_the_recording(tmp_path
         await pilot.pause()
         assert not app.busy and any("No live transcript" in n.message for n in app._notifications)
     assert sf.info(next((tmp_path / "rec").glob("*.wav"))).frames == sf.info(wav).frames
+
+
+@pytest.mark.asyncio
+async def test_pause_without_a_recording_changes_nothing(tmp_path: Path, transcriber: Transcriber) -> None:
+    app = make_app(config(tmp_path), transcriber)
+    async with app.run_test() as pilot:
+        await pilot.press("p")
+        await pilot.pause()
+        assert "REC" not in str(app.query_one("#state").render())
+        assert any(n.message == "Not recording" for n in app._notifications)

@@ -390,7 +390,8 @@ class MinutesApp(EditingMixin, App[None]):
     def action_pause(self) -> None:
         if not self.recording:
             self.notify("Not recording", severity="warning")
-        elif self._paused.is_set():
+            return
+        if self._paused.is_set():
             self._paused.clear()
         else:
             self._paused.set()

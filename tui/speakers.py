@@ -20,8 +20,8 @@ def load_speakers() -> tuple[Diarize | None, str]:
         options, warning = resolve(None, SpeakerHint(), None)
     except (DiarizationError, ValueError, OSError) as error:
         return None, f"speakers not identified: {error}"
-    if options is None:
-        return None, f"speakers not identified: {warning}"
+    if options is None:  # the warning is worded for `transcribe`: keep its reason only
+        return None, f"speakers not identified: {(warning or 'no diarization model').split(';')[0]}"
     diarizer = load_diarizer(options.model)
     return (lambda audio: diarizer(audio, options.hint, None)), ""
 
