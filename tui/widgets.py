@@ -19,6 +19,11 @@ def clock(seconds: float) -> str:
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
+def count(n: int, what: str) -> str:
+    """`1 line`, `2 lines`."""
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def line_text(segment: Segment, speaker: str | None, mark: tuple[str, Note] | None = None) -> Text:
     """`[00:01:05] Anna: text`, with the decision / action badge in front when marked."""
     text = Text(f"[{clock(segment.start)}] ", style="dim")
