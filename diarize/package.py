@@ -8,6 +8,7 @@
 
     python -m diarize.package --segmentation exp/diar/seg/pytorch_model.bin \\
         --embedding exp/diar/emb/pytorch_model.bin --out exp/diar/pipeline
+then `python -m diarize.tune --pipeline exp/diar/pipeline` writes the tuned hyper-parameters into its config.
 """
 from __future__ import annotations
 
@@ -68,12 +69,13 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--cache", type=Path, default=Path("exp/diar"))
-    p.add_argument("--params", type=Path, help="YAML of tuned hyper-parameters (diarize.tune writes it)")
+    p.add_argument("--plda", type=Path, help="a PLDA folder already trained for this embedding model "
+                   "(default: train one, a few minutes)")
     args = p.parse_args()
-    params = yaml.safe_load(args.params.read_text()) if args.params else DEFAULT_PARAMS
-    plda = args.out / "plda"
-    train_plda(args.embedding, args.data, plda, args.cache)
-    assemble(args.out, args.segmentation, args.embedding, plda, INIT, params)
+    plda = args.plda or args.out / "plda"
+    if args.plda is None:
+        train_plda(args.embedding, args.data, plda, args.cache)
+    assemble(args.out, args.segmentation, args.embedding, plda, INIT, DEFAULT_PARAMS)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class MeetingConfig:
     snr: tuple[float, float] = (5.0, 30.0)
     level: tuple[float, float] = (0.2, 0.8)  # per-utterance peak
     fill_gap: float = 0.25          # pauses shorter than this inside a speaker's speech count as speech
+    pad: float = 0.0                # reference turns extend this far (s) around the voiced frames
 
     def __post_init__(self) -> None:
         if self.duration <= 0 or not 1 <= self.speakers[0] <= self.speakers[1]:
@@ -144,8 +145,9 @@ def simulate_meeting(voices: Voices, cfg: MeetingConfig, rng: np.random.Generato
         wet = reverberate(x, room[spk]) if spk in room else x
         n = min(len(wet), total - start)
         audio[start: start + n] += wet[:n]
+        pad = int(cfg.pad * SAMPLE_RATE)
         for a, b in activity(x, cfg.fill_gap):
-            a, b = min(start + a, total), min(start + b, total)
+            a, b = min(max(start + a - pad, 0), total), min(start + b + pad, total)
             active[spk][a // FRAME: b // FRAME] = True
     if rng.random() < cfg.noise:
         audio = add_noise(audio, rng.uniform(*cfg.snr), rng)

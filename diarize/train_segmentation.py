@@ -44,6 +44,8 @@ class SegmentationConfig:
     save_every: int = 25
     lstm_hidden: int = 128
     lstm_layers: int = 2
+    fill_gap: float = 0.5       # label convention: a speaker's pauses under 0.5 s belong to the turn,
+    pad: float = 0.1            # and turns extend 0.1 s around the voiced frames (as meeting references do)
     seed: int = 0
 
 
@@ -86,7 +88,7 @@ def make_batch(voices: Voices, model: PyanNet, cfg: SegmentationConfig, rirs: li
     frames = model.receptive_field
     times = np.array([frames[i].middle for i in range(model.num_frames(n))])
     meeting_cfg = MeetingConfig(duration=cfg.duration + cfg.lead, speakers=(1, MAX_SPEAKERS_PER_CHUNK), turn=(1, 2),
-                                max_utterance=5.0, overlap=0.3, pause=(0.0, 1.0))
+                                max_utterance=5.0, overlap=0.3, pause=(0.0, 1.0), fill_gap=cfg.fill_gap, pad=cfg.pad)
     xs, ys = [], []
     for _ in range(cfg.batch_size):
         meeting = simulate_meeting(voices, meeting_cfg, rng, rirs)

@@ -33,7 +33,7 @@ from diarize.package import write_config  # noqa: E402
 
 log = logging.getLogger("diarize.tune")
 
-MIN_DURATION_OFF = [0.0, 0.2, 0.5]
+MIN_DURATION_OFF = [0.0, 0.2, 0.5, 1.0]
 GRIDS = {
     "VBxClustering": [{"threshold": t, "Fa": fa, "Fb": fb} for t, fa, fb in
                       itertools.product([0.5, 0.6, 0.7, 0.8], [0.07, 0.3], [0.8, 5.0])],

@@ -18,11 +18,14 @@ from lm.vocab import CharVocab
 torch.set_num_threads(1)
 
 
-@pytest.fixture(autouse=True)
-def no_shipped_diarization(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def no_shipped_diarization(tmp_path_factory: pytest.TempPathFactory):
     """Tests never load the shipped diarization model unless they point at it themselves: `transcribe` runs
-    without speakers (and warns) as on an install without models/diarization."""
-    monkeypatch.setattr("minutes.speakers.DEFAULT_DIARIZATION", tmp_path_factory.getbasetemp() / "no-diarization")
+    without speakers (and warns) as on an install without models/diarization. Session-scoped, so module
+    fixtures (test_e2e's sample run) see it too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("minutes.speakers.DEFAULT_DIARIZATION", tmp_path_factory.getbasetemp() / "no-diarization")
+        yield
 
 
 @pytest.fixture(scope="session")
