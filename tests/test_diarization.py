@@ -67,6 +67,15 @@ def test_simulator_overlaps_speakers(voices: Voices) -> None:
     assert any(s2 < e1 and t1 != t2 for (s1, e1, t1), (s2, e2, t2) in zip(turns, turns[1:]))
 
 
+def test_pad_widens_reference_turns(voices: Voices) -> None:
+    tight, padded = (simulate_meeting(voices, MeetingConfig(duration=20.0, speakers=(1, 1), pad=pad, fill_gap=0.1,
+                                                            reverb=0.0, noise=0.0), np.random.default_rng(4))
+                     for pad in (0.0, 0.1))
+    assert np.array_equal(tight.audio, padded.audio)
+    assert sum(e - s for s, e, _ in padded.turns) > sum(e - s for s, e, _ in tight.turns)
+    assert padded.turns[0][0] == pytest.approx(max(0.0, tight.turns[0][0] - 0.1), abs=0.021)
+
+
 def test_written_meeting_has_rttm_and_uem(voices: Voices, tmp_path: Path) -> None:
     meeting = simulate_meeting(voices, DRY, np.random.default_rng(2))
     write_meeting(meeting, tmp_path, "m0")
