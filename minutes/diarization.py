@@ -57,7 +57,8 @@ class Diarizer:
     """The pyannote.audio speaker-diarization pipeline of a local folder (`config.yaml` + models), run offline.
 
     `Diarizer.load(path)(audio, hint, hook)` -> turns sorted by start, labels `SPEAKER_00`, `SPEAKER_01`, ...
-    in order of first appearance. `hook("diarize", completed=, total=1.0)` reports the fraction done."""
+    in order of first appearance. `hook("diarize", completed=, total=)` reports progress in seconds of audio
+    (segmentation counts for the first fifth, speaker embeddings for the rest)."""
 
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
@@ -88,15 +89,16 @@ class Diarizer:
             raise ValueError(f"expected mono audio of shape (n,), got {audio.shape}")
         waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
         file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
+        duration = len(audio) / SAMPLE_RATE
         try:
             with warnings.catch_warnings(), torch.inference_mode():
                 warnings.simplefilter("ignore")
                 output = self.pipeline(file, num_speakers=hint.num, min_speakers=hint.min,
-                                       max_speakers=hint.max, hook=_relay(hook))
+                                       max_speakers=hint.max, hook=_relay(hook, duration))
         except (RuntimeError, ValueError) as error:
             raise DiarizationError(_one_line(error)) from None
         annotation = getattr(output, "speaker_diarization", output)
-        duration = len(audio) / SAMPLE_RATE  # the last window is padded: clip turns to the audio
+        # the last window is padded: clip turns to the audio
         return first_appearance_labels([Turn(float(s.start), min(float(s.end), duration), str(k))
                                         for s, _, k in annotation.itertracks(yield_label=True) if s.start < duration])
 
@@ -110,8 +112,9 @@ def first_appearance_labels(turns: list[Turn]) -> list[Turn]:
     return [Turn(t.start, t.end, names[t.speaker]) for t in turns]
 
 
-def _relay(hook: Callable[..., None] | None) -> Callable[..., None] | None:
-    """pyannote's `hook(step_name, artefact, file=, completed=, total=)` -> ours, as one 0..1 "diarize" step."""
+def _relay(hook: Callable[..., None] | None, seconds: float) -> Callable[..., None] | None:
+    """pyannote's `hook(step_name, artefact, file=, completed=, total=)` -> ours, one "diarize" step counted in
+    seconds of audio."""
     if hook is None:
         return None
 
@@ -119,7 +122,8 @@ def _relay(hook: Callable[..., None] | None) -> Callable[..., None] | None:
               total: int | None = None) -> None:
         if step in _SHARES and completed is not None and total:
             low, high = _SHARES[step]
-            hook("diarize", completed=round(low + (high - low) * min(completed / total, 1.0), 4), total=1.0)
+            fraction = low + (high - low) * min(completed / total, 1.0)
+            hook("diarize", completed=round(fraction * seconds, 2), total=round(seconds, 2))
 
     return relay
 

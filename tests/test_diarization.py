@@ -139,7 +139,7 @@ def test_diarizer_returns_well_formed_turns(tiny_pipeline: Path) -> None:
     assert turns == sorted(turns, key=lambda t: (t.start, t.end))
     labels = list(dict.fromkeys(t.speaker for t in turns))
     assert labels == [f"SPEAKER_{i:02d}" for i in range(len(labels))]
-    assert progress[-1] == ("diarize", 1.0, 1.0) and [c for _, c, _ in progress] == sorted(c for _, c, _ in progress)
+    assert progress[-1] == ("diarize", 24.0, 24.0) and [c for _, c, _ in progress] == sorted(c for _, c, _ in progress)
 
 
 @pytest.mark.parametrize("num", [1, 2, 3])
