@@ -481,3 +481,25 @@ def test_smoke_run_with_a_real_tiny_pipeline(capsys, tiny_model, tiny_pipeline, 
     assert all(s["speaker"] in data["speakers"] for s in data["segments"])
     rttm = (tmp_path / "out" / "talk.rttm").read_text(encoding="utf-8").splitlines()
     assert [line.split()[7] for line in rttm] == [s["speaker"] for s in data["segments"]]
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+@pytest.mark.skipif(not (diarization.DEFAULT_DIARIZATION / "config.yaml").is_file(),
+                    reason="no shipped models/diarization")
+def test_shipped_models_attribute_the_sample_meeting(capsys, tmp_path, monkeypatch) -> None:
+    """`transcribe` of the sample meeting with the shipped models: most words get the speaker that the
+    reference turns give them (85 % measured on 2026-11-26; the bound leaves a margin)."""
+    monkeypatch.setattr(speakers, "DEFAULT_DIARIZATION", diarization.DEFAULT_DIARIZATION)  # undo conftest's
+    code, _, err = run(capsys, "transcribe", SAMPLES / "meeting.opus", "-o", tmp_path, "-f", "json", "--quiet",
+                       "--names", "Lee,Chen,Mei")
+    assert code == 0 and error_lines(err) == [], err
+    minutes = Minutes.from_dict(json.loads((tmp_path / "meeting.json").read_text(encoding="utf-8")))
+    assert len(minutes.speakers) >= 2 and minutes.speakers[:3] == ("Lee", "Chen", "Mei")[:len(minutes.speakers)]
+    rttm = [line.split() for line in (SAMPLES / "meeting.rttm").read_text(encoding="utf-8").splitlines()]
+    reference_turns = [Turn(float(r[3]), float(r[3]) + float(r[4]), r[7]) for r in rttm]
+    ws = [w for s in minutes.segments for w in s.words]
+    got = [s.speaker for s in minutes.segments for _ in s.words]
+    expected = assign_speakers(ws, reference_turns)
+    assert sum(g == e for g, e in zip(got, expected)) / len(ws) >= 0.75
