@@ -64,10 +64,15 @@ def assign_speakers(words: Sequence[Word], turns: Sequence[Turn]) -> list[str | 
     speakers: list[str | None] = []
     previous: str | None = None
     for word in words:
-        end = max(word.end, word.start + _MIN_SPAN)
+        end = _end(word.start, word.end)
         previous = _pick(index.overlaps(word.start, end), previous) or index.nearest(word.start, end)
         speakers.append(previous)
     return speakers
+
+
+def _end(start: float, end: float) -> float:
+    """The end of a span, a zero-length one stretched to _MIN_SPAN."""
+    return end if end > start else start + _MIN_SPAN
 
 
 def _pick(found: dict[str, tuple[float, float]], previous: str | None) -> str | None:
@@ -93,7 +98,7 @@ def attribute(minutes: Minutes, turns: Sequence[Turn]) -> Minutes:
         if seg.words:
             segments.extend(_split_at_changes(seg.words, [next(labels) for _ in seg.words]))
         else:
-            end = max(seg.end, seg.start + _MIN_SPAN)
+            end = _end(seg.start, seg.end)
             speaker = _pick(index.overlaps(seg.start, end), None) or index.nearest(seg.start, end)
             segments.append(replace(seg, speaker=speaker))
     return replace(minutes, segments=tuple(segments), speakers=_in_order(segments))
