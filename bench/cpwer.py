@@ -25,6 +25,7 @@ import torch
 from meeteval.wer.wer.cp import cp_word_error_rate
 
 from bench.asr import machine
+from diarize.devset import TUNE
 from lm.metrics import edit_distance
 from lm.vocab import normalize
 from minutes.audio import load_audio
@@ -102,6 +103,12 @@ def _join(pairs) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {speaker: " ".join(" ".join(parts).split()) for speaker, parts in joined.items()}
 
 
+def part(name: str) -> str:
+    """`so762 (report)`: the meeting's set and whether the diarization model was tuned on it (diarize.devset)."""
+    key = "/".join(Path(name).parts[-2:])
+    return f"{Path(name).parent.name} ({'tune' if key in TUNE else 'report'})"
+
+
 def cp_errors(meeting: Meeting, minutes: Minutes, turns: list[Turn]) -> int:
     hypothesis = _join((s.speaker, s.text) for s in attribute(minutes, turns).segments)
     # the texts are already in time order per speaker: no timestamps for meeteval to sort by
@@ -128,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     diarized_s = audio_s = 0.0
     for meeting in read_meetings(args.manifest):
         minutes = transcript(meeting, transcriber, args.cache)
-        tally = tallies.setdefault(Path(meeting.name).parent.name, Tally())  # the set: so762, ...
+        tally = tallies.setdefault(part(meeting.name), Tally())
         reference = normalize(" ".join(text for _, _, text in sorted(meeting.reference))).split()
         tally.words += len(reference)
         tally.meetings += 1
