@@ -48,7 +48,11 @@ class Settings:
             load_lm(self.lm)
 
     def model_files(self) -> list[Path]:
-        return [self.model, self.lm] if self.options.decoder == "beam" else [self.model]
+        """Every file the outputs depend on: acoustic model, LM (beam), diarization model files (speakers)."""
+        files = [self.model, self.lm] if self.options.decoder == "beam" else [self.model]
+        if self.speakers is not None:
+            files += sorted(p for p in Path(self.speakers.model).rglob("*") if p.is_file() and p.suffix != ".md")
+        return files
 
     def fingerprint(self) -> str:
         """Short hash of the model files (path, size, mtime) and decoding options; formats are not part of it

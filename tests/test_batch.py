@@ -19,6 +19,7 @@ from minutes.batch import Settings, make_options, process_file
 from minutes.files import Job
 from minutes.pipeline import Transcriber
 from minutes.resume import JOURNAL, REPORT, Journal
+from minutes.speakers import SpeakerOptions
 from minutes.windows import Windows
 from tests.conftest import make_speech_like, tiny_lm
 from tests.test_cli import BATCH_FILES, assert_no_tmp, error_lines, files_under, run, summary_counts
@@ -322,3 +323,18 @@ def test_an_input_whose_json_would_overwrite_the_report_is_refused(capsys, tiny_
     assert code == 1 and summary_counts(err) == (1, 0, 1)
     assert f"minutes: error: {folder / 'report.wav'}: its output would overwrite the batch report" in err
     assert json.loads((out / REPORT).read_text())["version"] == 1
+
+
+def test_diarization_model_files_count_as_model_files(tiny_model, tmp_path):
+    diarization = tmp_path / "diarization"
+    (diarization / "segmentation").mkdir(parents=True)
+    (diarization / "config.yaml").write_text("pipeline: {}\n")
+    (diarization / "segmentation" / "model.bin").write_bytes(b"x")
+    (diarization / "MODEL_CARD.md").write_text("card")
+    plain = Settings(("md",), tiny_model, tiny_lm(tiny_model))
+    with_speakers = Settings(("md",), tiny_model, tiny_lm(tiny_model), speakers=SpeakerOptions(model=diarization))
+    extra = set(with_speakers.model_files()) - set(plain.model_files())
+    assert extra == {diarization / "config.yaml", diarization / "segmentation" / "model.bin"}
+    before = with_speakers.fingerprint()
+    (diarization / "segmentation" / "model.bin").write_bytes(b"retrained")
+    assert with_speakers.fingerprint() != before  # a retrained diarizer redoes the files
