@@ -77,13 +77,16 @@ class PeepholeLSTMCell(nn.Module):
         x_proj = nn.functional.linear(x, w_x, bias)  # (B, T, 4H), all time steps at once
         h, c = state
         outputs = []
-        for t in range(x.shape[1]):
-            gates = x_proj[:, t] + h @ w_h.T  # (B, 4H)
-            peep = c @ w_c.T  # (B, 2H)
-            f = torch.sigmoid(gates[:, :H] + peep[:, :H])
-            i = torch.sigmoid(gates[:, H:2 * H] + peep[:, H:])
-            c = f * c + i * torch.tanh(gates[:, 2 * H:3 * H])
-            o = torch.sigmoid(gates[:, 3 * H:] + c @ w_co.T)
+        # unbind, not x_proj[:, t]: indexing's backward would fill a whole (B, T, 4H) zero tensor per step.
+        w_h, w_c, w_co = w_h.T.contiguous(), w_c.T.contiguous(), w_co.T.contiguous()  # right operands
+        for x_t in x_proj.unbind(1):
+            # chunk, not slices, for the same reason: its backward is one cat.
+            g_f, g_i, g_C, g_o = (x_t + h @ w_h).chunk(4, dim=1)  # (B, H) each
+            p_f, p_i = (c @ w_c).chunk(2, dim=1)
+            f = torch.sigmoid(g_f + p_f)
+            i = torch.sigmoid(g_i + p_i)
+            c = f * c + i * torch.tanh(g_C)
+            o = torch.sigmoid(g_o + c @ w_co)
             h = o * torch.tanh(c)
             outputs.append(h)
         return torch.stack(outputs, dim=1), (h, c)
