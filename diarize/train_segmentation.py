@@ -44,8 +44,8 @@ class SegmentationConfig:
     save_every: int = 25
     lstm_hidden: int = 128
     lstm_layers: int = 2
-    fill_gap: float = 0.5       # label convention: a speaker's pauses under 0.5 s belong to the turn,
-    pad: float = 0.1            # and turns extend 0.1 s around the voiced frames (as meeting references do)
+    fill_gap: float = MeetingConfig.fill_gap  # the simulator's label convention (diarize.simulate docstring)
+    pad: float = MeetingConfig.pad
     seed: int = 0
 
 

@@ -2,8 +2,9 @@
 with the chosen clustering, into the folder's config.yaml.
 
 Segmentation and embeddings are computed once per recording (pyannote's training-mode cache); every trial
-then only re-clusters. First the clustering (VBx: threshold, Fa, Fb; or agglomerative: threshold) is chosen
-with min_duration_off 0, then min_duration_off for it; the score is DER without collar over all tune recordings.
+then only re-clusters. First the clustering (VBx: threshold, Fa, Fb; or agglomerative: threshold, minimum
+cluster size) is chosen with min_duration_off 0, then min_duration_off for it; the score is DER without collar
+over all tune recordings.
     python -m diarize.tune --pipeline exp/diar/pipeline --dev ../shared/data/meetings_dev
 """
 from __future__ import annotations
@@ -37,8 +38,10 @@ MIN_DURATION_OFF = [0.0, 0.2, 0.5, 1.0]
 GRIDS = {
     "VBxClustering": [{"threshold": t, "Fa": fa, "Fb": fb} for t, fa, fb in
                       itertools.product([0.5, 0.6, 0.7, 0.8], [0.07, 0.3], [0.8, 5.0])],
-    "AgglomerativeClustering": [{"method": "centroid", "threshold": t, "min_cluster_size": 12}
-                                for t in (0.4, 0.55, 0.7, 0.85, 1.0, 1.15, 1.3)],
+    # min_cluster_size caps the speaker count: a 30 s excerpt yields about 27 window embeddings, so clusters of
+    # at least 12 allow at most 2 speakers there
+    "AgglomerativeClustering": [{"method": "centroid", "threshold": t, "min_cluster_size": m}
+                                for t, m in itertools.product((0.3, 0.4, 0.55, 0.7, 0.85, 1.0), (3, 6, 12))],
 }
 
 

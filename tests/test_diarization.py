@@ -90,6 +90,15 @@ def test_meeting_config_rejects_bad_values() -> None:
         MeetingConfig(speakers=(3, 2))
     with pytest.raises(ValueError, match="probabilities"):
         MeetingConfig(overlap=1.5)
+    with pytest.raises(ValueError, match="non-negative"):
+        MeetingConfig(pad=-0.1)
+
+
+def test_default_labels_bridge_a_speakers_short_pauses(voices: Voices) -> None:
+    cfg = MeetingConfig(duration=30.0, speakers=(1, 1), reverb=0.0, noise=0.0, turn=(3, 3))
+    turns = simulate_meeting(voices, cfg, np.random.default_rng(5)).turns
+    gaps = [s2 - e1 for (_, e1, _), (s2, _, _) in zip(turns, turns[1:])]
+    assert len(turns) >= 2 and min(gaps) >= cfg.fill_gap == 0.5
 
 
 def test_chunk_targets_order_speakers_by_first_appearance() -> None:
