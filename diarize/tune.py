@@ -38,8 +38,8 @@ MIN_DURATION_OFF = [0.0, 0.2, 0.5, 1.0]
 GRIDS = {
     "VBxClustering": [{"threshold": t, "Fa": fa, "Fb": fb} for t, fa, fb in
                       itertools.product([0.5, 0.6, 0.7, 0.8], [0.07, 0.3], [0.8, 5.0])],
-    # min_cluster_size caps the speaker count: a 30 s excerpt yields about 27 window embeddings, so clusters of
-    # at least 12 allow at most 2 speakers there
+    # min_cluster_size: a speaker with fewer window embeddings is merged into another (pyannote lowers it to 10 % of
+    # the embeddings on short files, e.g. to 3 on a 30 s excerpt); 12 merges anyone speaking under ~30 s in all
     "AgglomerativeClustering": [{"method": "centroid", "threshold": t, "min_cluster_size": m}
                                 for t, m in itertools.product((0.3, 0.4, 0.55, 0.7, 0.85, 1.0), (3, 6, 12))],
 }
