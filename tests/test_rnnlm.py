@@ -21,22 +21,11 @@ def test_dims_validate_cell_names_the_choices():
     assert LMDims() == LMDims(n_vocab=29, embed=64, hidden=512, layers=1, cell="lstm", dropout=0.1)
 
 
-def test_peephole_cell_matches_the_equations_by_hand():
-    E, H = 2, 3
-    cell = PeepholeLSTMCell(E, H)
-    with torch.no_grad():  # fixed small weights, different for every gate
-        for k, name in enumerate(("W_f", "W_i", "W_C", "W_o")):
-            w = getattr(cell, name)
-            w.copy_(torch.linspace(-0.6, 0.6, w.numel()).view_as(w) * (1 + 0.3 * k) + 0.05 * k)
-        for k, name in enumerate(("b_f", "b_i", "b_C", "b_o")):
-            getattr(cell, name).copy_(torch.tensor([0.1, -0.2, 0.3]) * (k + 1))
-    x = torch.tensor([[[0.5, -1.0], [1.5, 0.25]]])  # (B=1, T=2, E)
-    h0, c0 = torch.tensor([[0.2, -0.1, 0.05]]), torch.tensor([[-0.3, 0.4, 0.1]])
-    out, (h_T, c_T) = cell(x, (h0, c0))
-
-    h, c, expected = h0[0], c0[0], []
-    for t in range(2):
-        xt = x[0, t]
+def peephole_by_hand(cell: PeepholeLSTMCell, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The cell's equations, one time step and one unit vector at a time: x (T, E), h, c (H,) -> (T, H), h, c."""
+    expected = []
+    for xt in x:
         f = torch.sigmoid(cell.W_f @ torch.cat([c, h, xt]) + cell.b_f)
         i = torch.sigmoid(cell.W_i @ torch.cat([c, h, xt]) + cell.b_i)
         c_tilde = torch.tanh(cell.W_C @ torch.cat([h, xt]) + cell.b_C)
@@ -44,10 +33,49 @@ def test_peephole_cell_matches_the_equations_by_hand():
         o = torch.sigmoid(cell.W_o @ torch.cat([c, h, xt]) + cell.b_o)
         h = o * torch.tanh(c)
         expected.append(h)
-    torch.testing.assert_close(out[0], torch.stack(expected))
+    return torch.stack(expected), h, c
+
+
+def small_peephole_cell() -> PeepholeLSTMCell:
+    """E=2, H=3 with fixed small weights, different for every gate."""
+    cell = PeepholeLSTMCell(2, 3)
+    with torch.no_grad():
+        for k, name in enumerate(("W_f", "W_i", "W_C", "W_o")):
+            w = getattr(cell, name)
+            w.copy_(torch.linspace(-0.6, 0.6, w.numel()).view_as(w) * (1 + 0.3 * k) + 0.05 * k)
+        for k, name in enumerate(("b_f", "b_i", "b_C", "b_o")):
+            getattr(cell, name).copy_(torch.tensor([0.1, -0.2, 0.3]) * (k + 1))
+    return cell
+
+
+def test_peephole_cell_matches_the_equations_by_hand():
+    E, H = 2, 3
+    cell = small_peephole_cell()
+    x = torch.tensor([[[0.5, -1.0], [1.5, 0.25]]])  # (B=1, T=2, E)
+    h0, c0 = torch.tensor([[0.2, -0.1, 0.05]]), torch.tensor([[-0.3, 0.4, 0.1]])
+    out, (h_T, c_T) = cell(x, (h0, c0))
+    expected, h, c = peephole_by_hand(cell, x[0], h0[0], c0[0])
+    torch.testing.assert_close(out[0], expected)
     torch.testing.assert_close(h_T[0], h)
     torch.testing.assert_close(c_T[0], c)
     assert cell.W_f.shape == (H, 2 * H + E)  # full peephole matrices, not diagonal
+
+
+def test_peephole_cell_gradients_match_the_equations_by_hand():
+    """The fast loop (fused projections, unbind/chunk) back-propagates exactly like the plain equations."""
+    cell = small_peephole_cell()
+    torch.manual_seed(0)
+    x, h0, c0 = torch.randn(1, 4, 2), torch.randn(1, 3), torch.randn(1, 3)
+    weights = torch.randn(4, 3)  # a loss that weighs every output differently
+
+    def grads(outputs: torch.Tensor) -> list[torch.Tensor]:
+        return list(torch.autograd.grad((outputs * weights).sum(), list(cell.parameters())))
+
+    fast = grads(cell(x, (h0, c0))[0][0])
+    by_hand = grads(peephole_by_hand(cell, x[0], h0[0], c0[0])[0])
+    for a, b in zip(fast, by_hand):
+        torch.testing.assert_close(a, b)
+    assert all(float(g.abs().sum()) > 0 for g in fast)
 
 
 @pytest.mark.parametrize("cell", CELLS)
