@@ -31,7 +31,12 @@ class FormScreen(ModalScreen["list[str] | None"]):
             for number, (label, value) in enumerate(self.fields):
                 yield Label(label)
                 yield Input(value, id=f"field-{number}")
-            yield Label(self.help or "Enter: OK   Escape: cancel", classes="dialog-help")
+            yield Label(self.help or self.keys_help(), classes="dialog-help")
+
+    def keys_help(self) -> str:
+        if len(self.fields) == 1:
+            return "Enter: OK   Escape: cancel"
+        return "Enter: next field (OK in the last)   Escape: cancel"
 
     @on(Input.Submitted)
     def next_or_submit(self, event: Input.Submitted) -> None:
