@@ -101,6 +101,7 @@ class RecordingMixin:
             return
         self._begin(Draft(source=path.name, date=self.config.clock().date().isoformat()), busy=True)
         self.recording = path
+        self.last_recording = None  # set when this recording has ended
         self.decoding = True
         self._stop.clear()
         self._paused.clear()
@@ -207,9 +208,13 @@ class RecordingMixin:
             self.decoding = False
             self.busy = self.recording is not None
             self.notify(f"Transcript complete: {count(len(self.draft.segments), 'line')}")
-            if self.diarize and self.draft.segments and self.last_recording:
-                self._find_speakers(self.last_recording, list(self.draft.segments))
+            self._speakers_when_ready()
         self._show_status()
+
+    def _speakers_when_ready(self) -> None:
+        """Diarize once both the recording has ended and its live transcript is complete (either comes first)."""
+        if self.diarize and self.draft.segments and self.last_recording and not self.decoding:
+            self._find_speakers(self.last_recording, list(self.draft.segments))
 
     @work(thread=True, group="speakers")
     def _find_speakers(self, path: Path, segments: list[Segment]) -> None:
@@ -237,6 +242,7 @@ class RecordingMixin:
         self.last_recording = message.path
         self.query_one("#level").display = False
         self.draft.duration = max(self.draft.duration, message.seconds)
+        self._speakers_when_ready()
         if message.error:
             self.notify(f"Recording stopped: {message.error}. The {clock(message.seconds)} recorded so far "
                         f"are saved in {message.path}", severity="error", timeout=30)
