@@ -226,3 +226,12 @@ def test_train_lm_smoke_writes_checkpoints_and_resumes(tmp_path):
     assert "resumed from" in log and "at step 3" in log and "held-out ppl" in log
     with pytest.raises(ValueError, match="other dimensions"):
         main(args + ["--hidden", "32", "--steps", "6"])  # argparse: the later --hidden wins
+
+
+def test_lm_cells_bench_prints_a_row_per_cell(capsys):
+    from bench.lm_cells import main as bench_main
+
+    bench_main(["--batch", "2", "--bptt", "4", "--hidden", "8", "--repeats", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split(" | ")[0].strip("| ") for row in rows[1:]] == list(CELLS)
+    assert rows[1].endswith("| 1.00 |")  # the LSTM is the reference
