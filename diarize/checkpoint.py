@@ -37,6 +37,18 @@ def save_run(exp: Path, model: Model, step: int, **state: Any) -> None:
     save_pyannote_model(model, exp / "pytorch_model.bin")
 
 
+def resume_run(exp: Path, **modules: Any) -> int:
+    """Load `exp/last.pt` (if any) into `modules` (name -> anything with load_state_dict, e.g. model=, opt=)
+    and return the step it reached (0 for a fresh run)."""
+    if not (exp / "last.pt").exists():
+        return 0
+    state = torch.load(exp / "last.pt", weights_only=False)
+    for name, module in modules.items():
+        module.load_state_dict(state[name])
+    logging.getLogger(__name__).info("resumed at step %d", state["step"])
+    return state["step"]
+
+
 def cosine_lr(optimizer: torch.optim.Optimizer, base: float, step: int, total: int) -> None:
     """Set the learning rate of a cosine decay from `base` to 0 over `total` steps."""
     for group in optimizer.param_groups:

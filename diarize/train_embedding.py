@@ -21,7 +21,7 @@ from pyannote.audio.models.embedding import XVectorMFCC
 
 from acoustic.features import SAMPLE_RATE
 from diarize.augment import add_noise, reverberate, rir_bank
-from diarize.checkpoint import cosine_lr, run_args, save_run
+from diarize.checkpoint import cosine_lr, resume_run, run_args, save_run
 from diarize.data import Voices, heldout_voices, training_voices
 
 log = logging.getLogger("diarize.train_embedding")
@@ -129,12 +129,7 @@ def train(args: argparse.Namespace, cfg: EmbeddingConfig) -> None:
     model = embedding_model(cfg.crop)
     head = AAMSoftmax(model.dimension, len(speakers), cfg.scale)
     opt = torch.optim.Adam(list(model.parameters()) + list(head.parameters()), lr=cfg.lr)
-    step = 0
-    if (exp / "last.pt").exists():
-        state = torch.load(exp / "last.pt", weights_only=False)
-        model.load_state_dict(state["model"]); head.load_state_dict(state["head"])
-        opt.load_state_dict(state["opt"]); step = state["step"]
-        log.info("resumed at step %d", step)
+    step = resume_run(exp, model=model, head=head, opt=opt)
     rng = np.random.default_rng(cfg.seed + step)
     deadline = time.monotonic() + 60 * args.minutes
     losses = []

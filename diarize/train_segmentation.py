@@ -24,7 +24,7 @@ from pyannote.audio.utils.powerset import Powerset
 
 from acoustic.features import SAMPLE_RATE
 from diarize.augment import rir_bank
-from diarize.checkpoint import cosine_lr, run_args, save_run
+from diarize.checkpoint import cosine_lr, resume_run, run_args, save_run
 from diarize.data import Voices, training_voices
 from diarize.simulate import MeetingConfig, simulate_meeting
 
@@ -126,11 +126,7 @@ def train(args: argparse.Namespace, cfg: SegmentationConfig) -> None:
     model = segmentation_model(cfg)
     powerset = Powerset(MAX_SPEAKERS_PER_CHUNK, MAX_SPEAKERS_PER_FRAME)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    step = 0
-    if (exp / "last.pt").exists():
-        state = torch.load(exp / "last.pt", weights_only=False)
-        model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); step = state["step"]
-        log.info("resumed at step %d", step)
+    step = resume_run(exp, model=model, opt=opt)
     valid_rng = np.random.default_rng(10_000)
     valid = [make_batch(voices, model, cfg, rirs, valid_rng) for _ in range(2)]
     rng = np.random.default_rng(cfg.seed + step)

@@ -10,6 +10,7 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -105,13 +106,11 @@ def cores() -> int:
 
 def available_memory() -> float:
     """Bytes of memory available to new processes (MemAvailable), or total physical memory."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024.0
-    except OSError:
-        pass
+    meminfo = Path("/proc/meminfo")  # Linux; elsewhere the total is the estimate
+    lines = meminfo.read_text(encoding="ascii").splitlines() if meminfo.exists() else []
+    for line in lines:
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024.0
     return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
@@ -171,10 +170,8 @@ def _init_worker(settings: Settings, threads: int, messages: mp.Queue, slots: mp
     """Once per worker process: load the model. Ctrl-C is the driver's to handle; die with the driver."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit)
-    try:  # Linux: SIGTERM when the driver dies, even by SIGKILL (no orphaned workers)
+    if sys.platform.startswith("linux"):  # SIGTERM when the driver dies, even by SIGKILL (no orphaned workers)
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
     with slots.get_lock():
         slots.value += 1
         slot = slots.value

@@ -179,3 +179,13 @@ def test_load_errors_are_one_line(tmp_path: Path) -> None:
 def test_shipped_pipeline_on_a_short_clip() -> None:
     turns = Diarizer.load()(make_speech_like(10.0, seed=5), SpeakerHint(max=2))
     assert all(0 <= t.start < t.end <= 10.0 for t in turns) and len({t.speaker for t in turns}) <= 2
+
+
+def test_resume_run_restores_what_save_left(tmp_path):
+    import torch
+
+    from diarize.checkpoint import resume_run
+    model, other = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    assert resume_run(tmp_path, model=other) == 0  # fresh run
+    torch.save({"model": model.state_dict(), "step": 7}, tmp_path / "last.pt")
+    assert resume_run(tmp_path, model=other) == 7 and torch.equal(other.weight, model.weight)
