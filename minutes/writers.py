@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import PurePath
 from typing import Callable, TextIO
 
-from minutes.model import Minutes, Note
+from minutes.model import Minutes, Note, Segment
 from minutes.speakers import speakers_of
 
 Writer = Callable[[Minutes, TextIO], None]
@@ -71,7 +71,7 @@ def _md(text: str) -> str:
 
 
 def write_markdown(minutes: Minutes, file: TextIO) -> None:
-    """Markdown minutes: title, header bullets, then `## Transcript` with one paragraph per turn."""
+    """Markdown minutes: title, header bullets, then `## Transcript` with one paragraph per speaker turn."""
     title = minutes.title or f"Minutes: {PurePath(minutes.source).stem}"
     people = ", ".join(_md(p) for p in _participants(minutes)) or "not identified"
     file.write(f"# {_md(title)}\n\n")
@@ -86,9 +86,25 @@ def write_markdown(minutes: Minutes, file: TextIO) -> None:
     file.write("\n## Transcript\n")
     if not minutes.segments:
         file.write("\n*No speech detected.*\n")
-    for seg in minutes.segments:
-        who = f" {_md(seg.speaker)}:" if seg.speaker else ""
-        file.write(f"\n**[{_clock(seg.start)}]{who}** {_md(seg.text)}\n")
+    for turn in _turns(minutes.segments):
+        file.write(f"\n{turn}\n")
+
+
+def _turns(segments: tuple[Segment, ...]) -> list[str]:
+    """One Markdown paragraph per turn, a run of segments by the same speaker: `**[00:01:05] Anna:** text`,
+    then each further segment on a line of its own, `**[00:01:09]** text`, after a hard line break (two
+    spaces), so a turn reads as one block and the speaker is named once. A segment without a speaker is a
+    paragraph of its own, `**[00:01:05]** text`, so it is never mistaken for the previous speaker's."""
+    turns: list[list[str]] = []
+    previous = None
+    for seg in segments:
+        if seg.speaker and seg.speaker == previous:
+            turns[-1].append(f"**[{_clock(seg.start)}]** {_md(seg.text)}")
+        else:
+            who = f" {_md(seg.speaker)}:" if seg.speaker else ""
+            turns.append([f"**[{_clock(seg.start)}]{who}** {_md(seg.text)}"])
+        previous = seg.speaker
+    return ["  \n".join(lines) for lines in turns]
 
 
 def _write_notes(file: TextIO, heading: str, notes: tuple[Note, ...]) -> None:

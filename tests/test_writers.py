@@ -129,6 +129,33 @@ def test_markdown_minutes() -> None:
     assert text.endswith("Bye.\n") and "\n\n\n" not in text
 
 
+def test_markdown_names_the_speaker_once_per_turn() -> None:
+    segs = (Segment(0.0, 2.0, "Hello.", speaker="Anna"), Segment(3.5, 5.0, "Where was I?", speaker="Anna"),
+            Segment(6.0, 7.0, "Here.", speaker="Ben"), Segment(8.0, 9.0, "Thanks.", speaker="Anna"),
+            Segment(10.0, 11.0, "(noise)"), Segment(12.0, 13.0, "Anyway.", speaker="Anna"),
+            Segment(14.0, 15.0, "Bye.", speaker="Anna"))
+    transcript = render(write_markdown, make_minutes(segments=segs)).split("## Transcript\n", 1)[1]
+    assert transcript == ("\n**[00:00:00] Anna:** Hello.  \n"  # a hard line break: the turn goes on
+                          "**[00:00:03]** Where was I?\n"
+                          "\n**[00:00:06] Ben:** Here.\n"
+                          "\n**[00:00:08] Anna:** Thanks.\n"
+                          "\n**[00:00:10]** (noise)\n"  # no speaker: a paragraph of its own, not Anna's
+                          "\n**[00:00:12] Anna:** Anyway.  \n"
+                          "**[00:00:14]** Bye.\n")
+
+
+def test_markdown_turns_parse_as_one_paragraph_each() -> None:
+    from markdown_it import MarkdownIt  # a CommonMark parser (textual's dependency)
+
+    segs = (Segment(0.0, 1.0, "one", speaker="Anna"), Segment(2.0, 3.0, "two\\", speaker="Anna"),
+            Segment(4.0, 5.0, "", speaker="Anna"), Segment(6.0, 7.0, "three"), Segment(8.0, 9.0, "four"))
+    transcript = render(write_markdown, make_minutes(segments=segs)).split("## Transcript\n", 1)[1]
+    assert MarkdownIt("commonmark").render(transcript) == (
+        "<p><strong>[00:00:00] Anna:</strong> one<br />\n<strong>[00:00:02]</strong> two\\<br />\n"
+        "<strong>[00:00:04]</strong></p>\n<p><strong>[00:00:06]</strong> three</p>\n"
+        "<p><strong>[00:00:08]</strong> four</p>\n")
+
+
 def test_markdown_title_date_and_unknown_speakers() -> None:
     segs = (Segment(5.9, 7.0, "hi"),)
     text = render(write_markdown, make_minutes(title="Weekly", date=None, speakers=(), segments=segs, duration=59.4))
