@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--formats", type=parse_formats, default=DEFAULT_FORMATS,
                    help=f"comma-separated: {','.join(FORMATS)} or all (default: md)")
     r.add_argument("--names", type=names_argument, help=NAMES_HELP)
+    r.add_argument("--force", action="store_true",
+                   help="overwrite outputs that exist, the JSON itself included when json is rendered beside it "
+                   "(default: if any output exists, or two inputs would write the same file, write nothing and "
+                   "exit 2)")
     add_app_commands(commands)
     return parser
 
@@ -227,9 +232,11 @@ def write_formats(minutes: Minutes, job: Job, formats: tuple[str, ...]) -> None:
 
 
 def render_command(args: argparse.Namespace) -> int:
-    """Re-render minutes JSON files in other formats, with new speaker names if given."""
-    jobs = [Job(path, (args.output_dir or path.parent) / path.stem) for path in args.inputs]
-    problem = next(filter(None, (check_writable(job.out_stem.parent) for job in jobs)), None)
+    """Re-render minutes JSON files in other formats, with new speaker names if given. Nothing is written
+    when two inputs would write the same file, or (without --force) when an output exists."""
+    jobs = render_jobs(args.inputs, args.output_dir)
+    problem = render_conflict(jobs, args.formats, args.force) or next(
+        filter(None, (check_writable(job.out_stem.parent) for job in jobs)), None)
     if problem:
         print(f"minutes: error: {problem}", file=sys.stderr)
         return 2
@@ -254,3 +261,30 @@ def render_command(args: argparse.Namespace) -> int:
             continue
         print(f"{job.source} -> {', '.join(str(job.output(fmt)) for fmt in args.formats)}")
     return code
+
+
+def render_jobs(inputs: list[Path], output_dir: Path | None) -> list[Job]:
+    """One job per input file, outputs in output_dir or beside it; a file named twice is rendered once."""
+    unique: dict[Path, Path] = {}
+    for path in inputs:
+        unique.setdefault(path.resolve(), path)
+    return [Job(path, (output_dir or path.parent) / path.stem) for path in unique.values()]
+
+
+def render_conflict(jobs: list[Job], formats: tuple[str, ...], force: bool) -> str | None:
+    """Why render must write nothing: two inputs would write the same file, or (unless `force`) outputs exist
+    (an input among them when json is rendered beside it); None when it may go on."""
+    owners: dict[Path, Path] = {}
+    existing = []
+    for job in jobs:
+        for path in map(job.output, formats):
+            owner = owners.setdefault(path.resolve(), job.source)
+            if owner != job.source:
+                return (f"{owner} and {job.source} would both write {path}; "
+                        "render them one at a time into different -o folders")
+            if os.path.lexists(path):
+                existing.append(f"{path} (the input)" if path.resolve() == job.source.resolve() else str(path))
+    if existing and not force:
+        shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        return f"would overwrite {shown}; pass --force to overwrite, or -o to write elsewhere"
+    return None

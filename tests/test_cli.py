@@ -395,3 +395,82 @@ def test_read_hotwords_splits_names_and_reads_the_file(tmp_path) -> None:
     args = build_parser().parse_args(["transcribe", "x.wav", "--hotwords", "Anna Kowalski, Kubernetes",
                                       "--hotwords-file", str(words), "--hotword-bonus", "30"])
     assert read_hotwords(args) == {w: 30.0 for w in ("Anna", "Kowalski", "Kubernetes", "Zhang", "Wei", "Grafana")}
+
+
+# ------------------------------------------------------------------------------------ render: outputs
+
+
+def minutes_json(path: Path) -> Path:
+    """A minutes JSON with one segment by SPEAKER_00 at `path` (folders made)."""
+    from minutes.model import Minutes, Segment
+
+    segment = Segment(0.0, 1.0, "hi", speaker="SPEAKER_00")
+    minutes = Minutes(source="meet.wav", duration=2.0, model="m", segments=(segment,))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(minutes.to_dict()), encoding="utf-8")
+    return path
+
+
+def test_render_refuses_to_overwrite_outputs_without_force(capsys, tmp_path) -> None:
+    source = minutes_json(tmp_path / "m.json")
+    (tmp_path / "m.md").write_text("edited by hand", encoding="utf-8")
+    code, stdout, err = run(capsys, "render", source, "-f", "srt,md", "--names", "Anna")
+    assert code == 2 and stdout == ""
+    assert err == (f"minutes: error: would overwrite {tmp_path / 'm.md'}; pass --force to overwrite, "
+                   "or -o to write elsewhere\n")
+    assert files_under(tmp_path) == {"m.json", "m.md"}  # nothing written, not even the srt
+    assert (tmp_path / "m.md").read_text(encoding="utf-8") == "edited by hand"
+    code, stdout, err = run(capsys, "render", source, "-f", "srt,md", "--names", "Anna", "--force")
+    assert code == 0 and err == ""
+    assert "**[00:00:00] Anna:** hi" in (tmp_path / "m.md").read_text(encoding="utf-8")
+    assert files_under(tmp_path) == {"m.json", "m.md", "m.srt"}
+
+
+def test_render_rewrites_its_input_json_only_with_force(capsys, tmp_path) -> None:
+    source = minutes_json(tmp_path / "m.json")
+    before = source.read_bytes()
+    code, _, err = run(capsys, "render", source, "-f", "all", "--names", "Anna")
+    assert code == 2
+    assert err.startswith(f"minutes: error: would overwrite {tmp_path / 'm.json'} (the input); pass --force")
+    assert source.read_bytes() == before and files_under(tmp_path) == {"m.json"}
+    code, _, err = run(capsys, "render", source, "-f", "json", "--names", "Anna", "--force")
+    assert code == 0 and err == ""
+    data = json.loads(source.read_text(encoding="utf-8"))
+    assert data["speakers"] == ["Anna"] and data["segments"][0]["speaker"] == "Anna"
+    assert_no_tmp(tmp_path)
+
+
+def test_render_lists_at_most_three_existing_outputs(capsys, tmp_path) -> None:
+    source = minutes_json(tmp_path / "m.json")
+    for fmt in ("md", "srt", "vtt", "txt"):
+        (tmp_path / f"m.{fmt}").write_text("old", encoding="utf-8")
+    code, _, err = run(capsys, "render", source, "-f", "md,srt,vtt,txt")
+    shown = ", ".join(str(tmp_path / f"m.{fmt}") for fmt in ("md", "srt", "vtt"))
+    assert code == 2 and err.startswith(f"minutes: error: would overwrite {shown} and 1 more; ")
+    assert err.count("\n") == 1
+
+
+def test_render_refuses_inputs_that_would_write_the_same_file(capsys, tmp_path) -> None:
+    first, second = minutes_json(tmp_path / "a" / "x.json"), minutes_json(tmp_path / "b" / "x.json")
+    out = tmp_path / "out"
+    for extra in ([], ["--force"]):
+        code, stdout, err = run(capsys, "render", first, second, "-f", "md,vtt", "-o", out, *extra)
+        assert code == 2 and stdout == ""
+        assert err == (f"minutes: error: {first} and {second} would both write {out / 'x.md'}; "
+                       "render them one at a time into different -o folders\n")
+        assert not out.exists()
+
+
+def test_render_takes_a_file_named_twice_once(capsys, tmp_path) -> None:
+    source = minutes_json(tmp_path / "a" / "m.json")
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    code, stdout, err = run(capsys, "render", source, tmp_path / "link" / "m.json", source, "-f", "txt")
+    assert code == 0 and err == ""
+    assert stdout == f"{source} -> {tmp_path / 'a' / 'm.txt'}\n"
+    assert (tmp_path / "a" / "m.txt").read_text(encoding="utf-8") == "[00:00:00] SPEAKER_00: hi\n"
+
+
+def test_render_help_explains_force(capsys) -> None:
+    code, stdout, _ = run(capsys, "render", "--help")
+    assert code == 0
+    assert "--force" in stdout and "exit 2" in " ".join(stdout.split())
