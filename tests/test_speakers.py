@@ -362,7 +362,7 @@ def test_render_applies_a_new_mapping_without_transcribing(capsys, tiny_model, s
     monkeypatch.setattr(Transcriber, "load", None)  # render must not load any model
     mapping = tmp_path / "names.txt"
     mapping.write_text("# our team\nSPEAKER_00=Cleo\nSPEAKER_01 = Dan Brown\n", encoding="utf-8")
-    code, stdout, err = run(capsys, "render", out / "speech.json", "-f", "all", "--names", mapping)
+    code, stdout, err = run(capsys, "render", out / "speech.json", "-f", "all", "--names", mapping, "--force")
     assert code == 0 and err == ""
     assert_named_everywhere(out, "speech", ("Cleo", "Dan Brown"))
     assert stdout.startswith(f"{out / 'speech.json'} -> {out / 'speech.md'}, ")
