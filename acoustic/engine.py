@@ -27,7 +27,7 @@ from acoustic.encoder import SAMPLES_PER_FRAME, WINDOW_SAMPLES, WhisperEncoder
 from acoustic.features import FeatureConfig
 from acoustic.model import BiLSTMCTC
 from acoustic.streaming import (ChunkConfig, State, StreamingLogMel, batched_log_mel, frame_log_mel, initial_state,
-                                step)
+                                run_tail, step)
 
 
 class _EncoderWindow:
@@ -169,13 +169,10 @@ class AcousticEngine:
 
     def _run_tail(self, slot: int) -> None:
         """The last, shorter blocks of a closing stream (fewer than block_frames frames left)."""
-        entry, nc = self.slots[slot], self.chunks.chunk
+        entry = self.slots[slot]
         x = self.model.stack_frames(entry.frames[None])  # (1, steps, D), zero-padded to whole steps
         state = (self.state[0][:, slot:slot + 1], self.state[1][:, slot:slot + 1])
-        for begin in range(0, x.shape[1], nc):
-            look = x[:, begin + nc:begin + nc + self.chunks.lookahead]
-            log_probs, state = step(self.model, x[:, begin:begin + nc], look, torch.tensor([look.shape[1]]), state)
-            entry.out.append(log_probs[0].float().cpu())
+        entry.out += run_tail(self.model, x, state, self.chunks)
         entry.frames = entry.frames[:0]
 
     def _collect(self) -> dict[int, torch.Tensor]:

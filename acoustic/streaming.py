@@ -160,6 +160,17 @@ def step(model: BiLSTMCTC, chunk: torch.Tensor, look: torch.Tensor, look_len: to
     return model.classify(chunk), (torch.cat(h_out), torch.cat(c_out))
 
 
+def run_tail(model: BiLSTMCTC, x: torch.Tensor, state: State, chunks: ChunkConfig) -> list[torch.Tensor]:
+    """The last blocks of one stream: stacked steps x (1, S, D) with fewer than chunk + look-ahead steps left,
+    from its carried state; the look-ahead shrinks at the end -> log-probs (nc or fewer, V) per block."""
+    out = []
+    for begin in range(0, x.shape[1], chunks.chunk):
+        look = x[:, begin + chunks.chunk:begin + chunks.chunk + chunks.lookahead]
+        log_probs, state = step(model, x[:, begin:begin + chunks.chunk], look, torch.tensor([look.shape[1]]), state)
+        out.append(log_probs[0].float().cpu())
+    return out
+
+
 def frame_log_mel(config: FeatureConfig, device: torch.device | str = "cpu") -> torch.nn.Module:
     """LogMel's transform without centring: whole n_fft windows at hop spacing (batch, n) -> power mel."""
     return torchaudio.transforms.MelSpectrogram(

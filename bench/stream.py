@@ -38,11 +38,13 @@ from acoustic.data import Utterance
 from acoustic.features import HOP_LENGTH, SAMPLE_RATE, LogMel
 from bench.asr import load_sets, machine, parse_set, read_audio
 from bench.sets import spread
+from lm.batched_beam import BatchedPrefixBeam
 from lm.beam import beam_search
 from lm.decode import greedy_ids
 from lm.metrics import error_rates
 from minutes.audio import load_audio
 from minutes.pipeline import Transcriber
+from minutes.serving import LockstepServer
 from minutes.streaming import StreamingEngine, default_stream_model
 
 DEFAULT_SETS = [("so762-eval", None), ("ljspeech-heldout", None)]
@@ -100,44 +102,124 @@ def concurrency(model: Path, clips: list[np.ndarray], streams: int, ticks: int, 
             started = time.perf_counter()
             engine.feed_many({h: s[t * block:(t + 1) * block] for h, s in zip(handles, sources)})
             times.append(time.perf_counter() - started)
+    return _tick_row(times, streams, decoder or "acoustic only", block)
+
+
+
+def concurrency_lockstep(model: Path, clips: list[np.ndarray], streams: int, ticks: int, decoder: str | None,
+                         device: str, half: bool) -> dict:
+    """Tick times of `streams` streams through minutes.serving.LockstepServer (decoder None: its engine
+    alone). Each tick's PCM (int16, as a server receives it) is gathered into one pinned host buffer before
+    the clock starts; the tick's time includes its copy to the device and every update reaching the host."""
+    server = LockstepServer.load(model, decoder=decoder or "greedy", device=device, half=half, capacity=streams)
+    block = server.tick_samples
+    pool = torch.from_numpy(np.stack([(stream_audio(clips, i, block * (ticks + 1)) * 32767).astype(np.int16)
+                                      for i in range(min(streams, 64))]))  # distinct sources, reused cyclically
+    buffer = torch.empty(streams, block, dtype=torch.int16, pin_memory=device.startswith("cuda"))
+    slots, rows, times = server.open(streams), torch.arange(streams) % pool.shape[0], []
+    for t in range(ticks + 1):
+        torch.index_select(pool[:, t * block:(t + 1) * block], 0, rows, out=buffer)
+        started = time.perf_counter()
+        if decoder is None:
+            server.engine.tick(slots, buffer)
+        else:
+            server.tick(slots, buffer)
+        _sync(device)
+        times.append(time.perf_counter() - started)
+    return _tick_row(times, streams, f"{decoder or 'acoustic only'} (lock-step)", block)
+
+
+def _tick_row(times: list[float], streams: int, decoding: str, block: int) -> dict:
+    """p50/p95/p99 and load of tick times; the first tick fills the look-ahead (and warms up): not counted."""
     chunk_s = block / SAMPLE_RATE
-    ms = np.array(times[1:]) * 1000  # the first tick fills the look-ahead (and warms up): not counted
-    return {"streams": streams, "decoder": decoder or "acoustic only", "chunk_s": chunk_s,
+    ms = np.array(times[1:]) * 1000
+    return {"streams": streams, "decoder": decoding, "chunk_s": chunk_s,
             "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
             "p99_ms": float(np.percentile(ms, 99)), "load": float(ms.mean() / 1000 / chunk_s)}
-
 
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
-def offline_throughput(model: Path, clips: list[np.ndarray], device: str, batch: int = 16) -> list[dict]:
-    """x real time of batched whole-utterance inference: acoustic only, + greedy, + beam+LM."""
+def offline_throughput(model: Path, clips: list[np.ndarray], device: str, batch: int = 16, half: bool = False,
+                       beam_clips: int = 64) -> list[dict]:
+    """x real time of batched whole-utterance inference: acoustic only, + greedy, + beam+LM per utterance
+    (lm.beam, as the offline Transcriber; timed on the first `beam_clips` clips), + beam+LM batched
+    (lm.batched_beam over each batch on the device; padding frames are certain blanks, which change no ranking)."""
     transcriber = Transcriber.load(model, decoder="beam")
-    net = transcriber.model.to(device)
+    net = transcriber.model.to(device, torch.float16 if half else torch.float32)
     mel = LogMel().to(device)
     seconds = sum(c.size for c in clips) / SAMPLE_RATE
-    started, emissions = time.perf_counter(), []
+    started, emissions, batches = time.perf_counter(), [], []
     with torch.inference_mode():
         for first in range(0, len(clips), batch):
             group = [torch.from_numpy(c).to(device) for c in clips[first:first + batch]]
             feats = [mel(g[None])[0] for g in group]
             lengths = torch.tensor([f.shape[0] for f in feats], device=device)
-            log_probs, out_lengths = net(torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lengths)
+            padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(net.feat_mean.dtype)
+            log_probs, out_lengths = net(padded, lengths)
+            batches.append((log_probs.float(), out_lengths))
             emissions += [lp[:n].float().cpu() for lp, n in zip(log_probs, out_lengths.tolist())]
     acoustic = time.perf_counter() - started
     started = time.perf_counter()
     for e in emissions:
         greedy_ids(e)
     greedy = time.perf_counter() - started
+    some = emissions[:beam_clips]
     started = time.perf_counter()
     with torch.inference_mode():
-        for e in emissions:
+        for e in some:
             beam_search(e, transcriber.vocab, transcriber.lm, transcriber.options.beam)
-    beam = time.perf_counter() - started
+    beam = (time.perf_counter() - started) * sum(e.shape[0] for e in emissions) / sum(e.shape[0] for e in some)
+    batched = batched_beam_time(transcriber, batches, device, batch)
     return [{"pipeline": name, "x_real_time": seconds / busy} for name, busy in
-            (("acoustic only", acoustic), ("acoustic + greedy", acoustic + greedy), ("acoustic + beam+LM", acoustic + beam))]
+            (("acoustic only", acoustic), ("acoustic + greedy", acoustic + greedy),
+             (f"acoustic + beam+LM per utterance ({len(some)} clips)", acoustic + beam),
+             ("acoustic + beam+LM batched", acoustic + batched))]
+
+
+def batched_beam_time(transcriber: Transcriber, batches: list[tuple[torch.Tensor, torch.Tensor]], device: str,
+                      batch: int) -> float:
+    """Seconds to decode every batch of log-probs with lm.batched_beam (all utterances of a batch at once)."""
+    lm = transcriber.lm.to(device)
+    search = BatchedPrefixBeam(transcriber.vocab, lm, transcriber.options.beam, batch, device)
+    blank = transcriber.vocab.blank
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for log_probs, lengths in batches:
+            slots = torch.arange(log_probs.shape[0], device=device)
+            pad = torch.arange(log_probs.shape[1], device=device)[None] >= lengths.to(device)[:, None]
+            certain_blank = torch.full_like(log_probs[0, 0], -1e4)
+            certain_blank[blank] = 0.0
+            search.reset(slots)
+            search.advance(slots, torch.where(pad[..., None], certain_blank, log_probs))
+            search.finish(slots)
+    _sync(device)
+    busy = time.perf_counter() - started
+    transcriber.lm.to("cpu")
+    return busy
+
+
+def device_agreement(model: Path, recording: np.ndarray, device: str) -> list[dict]:
+    """The lock-step server's final text of one recording on `device` (float32 and float16) against the CPU's
+    (float32): character error rate between them, greedy and beam+LM (0 = the same text)."""
+    def text(decoder: str, where: str, half: bool) -> str:
+        server = LockstepServer.load(model, decoder=decoder, device=where, half=half)
+        usable = recording[:recording.size // server.tick_samples * server.tick_samples]
+        slot, finals = server.open(), []
+        for i in range(0, usable.size, server.tick_samples):
+            finals += [u.text for u in server.tick(slot, torch.from_numpy(usable[None, i:i + server.tick_samples]))
+                       if u.final]
+        return " ".join(finals + [u.text for u in server.close(int(slot[0]))])
+    rows = []
+    for decoder in ("greedy", "beam"):
+        cpu = text(decoder, "cpu", False)
+        for half in (False, True):
+            cer = error_rates([cpu], [text(decoder, device, half)])[1]
+            rows.append({"decoder": decoder, "precision": "float16" if half else "float32", "cer_vs_cpu": cer,
+                         "words": len(cpu.split())})
+    return rows
 
 
 def encoder_cost(threads: int) -> list[dict]:
@@ -195,9 +277,14 @@ def tables(report: dict) -> str:
         verdict = "yes" if r["load"] < 1 else "no"
         out.append(f"| {r['streams']} | {r['decoder']} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} "
                    f"| {r['load']:.2f} | {verdict} |")
-    out += ["", "### Offline batched throughput (whole-utterance BiLSTM, batches of 16)", "",
+    out += ["", f"### Offline batched throughput (whole-utterance BiLSTM, {report['offline_clips']} clips, batches of "
+            f"{report['offline_batch']}{', float16' if report['half'] else ''})", "",
             "| pipeline | x real time |", "|---|---:|"]
     out += [f"| {r['pipeline']} | {r['x_real_time']:.0f} |" for r in report["offline"]]
+    if report["agreement"]:
+        out += ["", f"### The same recording on {report['device']} vs the CPU (lock-step server, CER between final texts)", "",
+                "| decoder | precision | CER vs CPU float32 | words |", "|---|---|---:|---:|"]
+        out += [f"| {r['decoder']} | {r['precision']} | {r['cer_vs_cpu']:.2%} | {r['words']} |" for r in report["agreement"]]
     if report["encoder"]:
         out += ["", "### Whisper-encoder front end: one encoder call per tick", "",
                 "| window | s per call | streams a tick of 0.64 s allows |", "|---:|---:|---:|"]
@@ -228,8 +315,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--encoder-model", type=Path, help="also stream this Whisper-encoder model by re-encoding "
                    "every tick, on the first set (greedy; slow: about one encoder call per 0.64 s of audio)")
     p.add_argument("--encoder-limit", type=int, default=20, help="utterances for --encoder-model (default 20)")
+    p.add_argument("--engine", choices=("per-stream", "lock-step"), default="per-stream",
+                   help="concurrency through minutes.streaming.StreamingEngine (what the app uses; per-stream Python) "
+                        "or minutes.serving.LockstepServer (one chunk per stream per tick; GPU scale)")
+    p.add_argument("--half", action="store_true", help="float16 acoustic model (CUDA): lock-step engine and offline")
+    p.add_argument("--offline-batch", type=int, default=16, help="utterances per offline batch (default 16)")
+    p.add_argument("--offline-clips", type=int, help="offline clips, the clips repeated cyclically (default: each once)")
+    p.add_argument("--agreement", action="store_true", help="with --audio: the lock-step server's text of the "
+                   "recording on --device (float32 and float16) against the CPU's")
     p.add_argument("--json", type=Path, metavar="OUT")
     args = p.parse_args(argv)
+    if args.agreement and not args.audio:
+        p.error("--agreement needs --audio")
     args.streams = [int(n) for n in args.streams.split(",")]
     args.beam_streams = [int(n) for n in args.beam_streams.split(",")] if args.beam_streams else args.streams
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -249,18 +346,24 @@ def main(argv: list[str] | None = None) -> None:
         audio = {u.path: read_audio(u.path) for utts in sets.values() for u in utts}
         clips = list(audio.values())
     models = args.model or [default_stream_model()]
+    offline = [clips[i % len(clips)] for i in range(args.offline_clips or len(clips))]
+    run = concurrency if args.engine == "per-stream" else (
+        lambda *a: concurrency_lockstep(*a, half=args.half))  # noqa: E731
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if args.device.startswith("cuda") else ", no GPU used"
     report = {"machine": machine() + gpu, "threads": args.threads, "device": args.device,
               "date": datetime.now().astimezone().isoformat(timespec="minutes"),
               "command": shlex.join(["python", "-m", "bench.stream", *argv]),
               "accuracy": [r for m in models for r in accuracy(m, sets, audio)],
-              "concurrency": [concurrency(models[0], clips, n, args.ticks, decoder, args.device)
+              "half": args.half, "offline_batch": args.offline_batch,
+              "concurrency": [run(models[0], clips, n, args.ticks, decoder, args.device)
                               for n in sorted(set(args.streams) | set(args.beam_streams))
                               for decoder in (None, "greedy", "beam")
                               if decoder != "beam" and n in args.streams or decoder == "beam" and n in args.beam_streams],
-              "offline": offline_throughput(models[0], clips, args.device),
-              "encoder": encoder_cost(args.threads) if args.device == "cpu" else []}
-    report["chunk_s"] = report["concurrency"][0]["chunk_s"]
+              "offline": offline_throughput(models[0], offline, args.device, args.offline_batch, args.half),
+              "encoder": encoder_cost(args.threads) if args.device == "cpu" else [],
+              "agreement": device_agreement(models[0], recording, args.device)
+              if args.agreement else []}
+    report["chunk_s"], report["offline_clips"] = report["concurrency"][0]["chunk_s"], len(offline)
     if args.encoder_model and sets:
         first = next(iter(sets))
         report["encoder_set"] = first

@@ -1,0 +1,142 @@
+"""Serving many live streams from one process: every stream brings one chunk of PCM per tick.
+
+    server = LockstepServer.load(decoder="greedy", device="cuda", half=True)
+    slots = server.open(1000)                        # slot ids (1000,), a tensor
+    while serving:
+        pcm = gather_one_chunk_per_stream()          # (N, server.tick_samples) int16 or float32, 16 kHz mono
+        for update in server.tick(slots, pcm):       # N may be any subset of the open slots
+            send(update.slot, update.text, update.final)
+    for slot in slots.tolist(): server.close(slot)   # the last final updates
+
+minutes.streaming.StreamingEngine serves a few streams with any amount of audio per call, exact word
+times and per-stream Python; at thousands of streams that Python is the limit. This is the GPU-scale path:
+acoustic.lockstep.LockstepEngine (all stream state in device tensors, one batched model step per tick) and
+batched decoders on the same device, greedy (lm.batched_greedy) or CTC prefix beam search with the RNN LM
+(lm.batched_beam), with the same silence endpointing at chunk granularity (lm.batched_greedy.ChunkEndpointer).
+An update carries a segment's text so far (partial) or its final text, with the segment's start and end in
+seconds from the stream's start; there are no per-word times on this path. bench/stream.py measures it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from acoustic.checkpoint import load_model
+from acoustic.features import frames_to_seconds
+from acoustic.lockstep import LockstepEngine
+from acoustic.streaming import ChunkConfig
+from lm.batched_beam import BatchedPrefixBeam
+from lm.batched_greedy import BatchedGreedy, ChunkEndpointer
+from lm.beam import BeamOptions
+from lm.rnnlm import load_lm
+from lm.stream_beam import EndpointOptions
+from minutes.pipeline import DEFAULT_BEAM, DEFAULT_LM
+from minutes.streaming import StreamOptions, default_stream_model
+
+
+@dataclass(frozen=True)
+class Update:
+    slot: int
+    text: str  # the segment's words so far (partial) or its final words
+    final: bool
+    start: float  # seconds from the stream's first sample
+    end: float
+
+
+class LockstepServer:
+    def __init__(self, engine: LockstepEngine, decoder: BatchedGreedy | BatchedPrefixBeam,
+                 endpointer: ChunkEndpointer, stride: int) -> None:
+        self.engine, self.decoder, self.endpointer, self.stride = engine, decoder, endpointer, stride
+        self.texts: dict[int, str] = {}  # greedy: each open segment's characters so far
+
+    @classmethod
+    def load(cls, model_path: str | Path | None = None, decoder: str = "greedy", lm_path: str | Path | None = None,
+             beam: BeamOptions | None = None, options: StreamOptions = StreamOptions(), device: str = "cpu",
+             half: bool = False, capacity: int = 64) -> "LockstepServer":
+        """A log-mel streaming model (default: the shipped one) with greedy or beam+LM decoding (the shipped
+        LM unless `lm_path`); `half` runs the acoustic model in float16 (CUDA)."""
+        if decoder not in ("greedy", "beam"):
+            raise ValueError(f"decoder must be 'greedy' or 'beam'; got {decoder!r}")
+        model, vocab, features, _ = load_model(model_path or default_stream_model())
+        stride = model.dims.stack * features.frame_hops
+        step_s = frames_to_seconds(1, stride)
+        chunks = ChunkConfig.from_seconds(step_s, options.chunk_s, options.lookahead_s)
+        engine = LockstepEngine(model, features, chunks, device, capacity, half)
+        endpoint = EndpointOptions(endpoint_frames=max(1, round(options.endpoint_s / step_s)),
+                                   max_frames=round(options.max_segment_s / step_s))
+        if decoder == "greedy":
+            search: BatchedGreedy | BatchedPrefixBeam = BatchedGreedy(vocab, capacity, device)
+        else:
+            lm = load_lm(Path(lm_path) if lm_path else DEFAULT_LM)[0].to(device).eval()
+            search = BatchedPrefixBeam(vocab, lm, beam or DEFAULT_BEAM, capacity, device)
+        return cls(engine, search, ChunkEndpointer(endpoint, vocab.blank, capacity, device), stride)
+
+    @property
+    def tick_samples(self) -> int:
+        """Samples each stream brings per tick (one chunk)."""
+        return self.engine.tick_samples
+
+    def open(self, count: int = 1) -> torch.Tensor:
+        """Slots (count,) for new streams."""
+        slots = self.engine.open(count)
+        if isinstance(self.decoder, BatchedGreedy):
+            self.decoder.grow(self.engine.capacity)
+            self.texts.update((s, "") for s in slots.tolist())
+        self.endpointer.grow(self.engine.capacity)
+        self.endpointer.reset(slots)
+        self.decoder.reset(slots)
+        return slots
+
+    def tick(self, slots: torch.Tensor, audio: torch.Tensor) -> list[Update]:
+        """One chunk of audio (N, tick_samples) per stream in `slots` -> updates of the streams that stepped."""
+        return self._decode(*self.engine.tick(slots, audio))
+
+    def close(self, slot: int) -> list[Update]:
+        """End one stream: the rest of its audio decoded -> its last final update(s)."""
+        index = torch.tensor([slot], device=self.engine.device)
+        rest = self.engine.close(slot).to(self.engine.device)
+        updates = self._decode(index, rest[None]) if rest.shape[0] else []
+        if bool(self.endpointer.speech[slot]):
+            updates.append(self._final(index)[0])
+        self.texts.pop(slot, None)
+        return [u for u in updates if u.final]
+
+    def _decode(self, slots: torch.Tensor, log_probs: torch.Tensor) -> list[Update]:
+        if not slots.numel():
+            return []
+        starts = self.endpointer.start[slots].clone()
+        ended = self.endpointer.advance(slots, log_probs)
+        if isinstance(self.decoder, BatchedGreedy):
+            for slot, piece in zip(slots.tolist(), self.decoder.advance(slots, log_probs)):
+                self.texts[slot] += piece
+        else:
+            self.decoder.advance(slots, log_probs)
+        updates = []
+        if bool(ended.any()):
+            updates += self._final(slots[ended], starts[ended])
+        live = slots[~ended]
+        texts = (" ".join(self.texts[s].split()) for s in live.tolist()) if isinstance(self.decoder, BatchedGreedy) \
+            else self.decoder.best(live)
+        seconds = self._seconds
+        updates += [Update(s, text, False, seconds(b), seconds(e)) for s, text, b, e in
+                    zip(live.tolist(), texts, self.endpointer.start[live].tolist(), self.endpointer.frame[live].tolist())
+                    if text]
+        return updates
+
+    def _final(self, slots: torch.Tensor, starts: torch.Tensor | None = None) -> list[Update]:
+        """Final updates of these slots' segments (their searches start afresh)."""
+        starts = self.endpointer.start[slots] if starts is None else starts
+        if isinstance(self.decoder, BatchedGreedy):
+            texts = [" ".join(self.texts[s].split()) for s in slots.tolist()]
+            self.texts.update((s, "") for s in slots.tolist())
+        else:
+            texts = self.decoder.finish(slots)
+        self.decoder.reset(slots)
+        ends = self.endpointer.frame[slots].tolist()
+        return [Update(s, text, True, self._seconds(b), self._seconds(e))
+                for s, text, b, e in zip(slots.tolist(), texts, starts.tolist(), ends) if text]
+
+    def _seconds(self, frame: int) -> float:
+        return round(frames_to_seconds(frame, self.stride), 3)
