@@ -229,8 +229,8 @@ class BatchedPrefixBeam:
         """Text of each slot's best-scoring beam (spaces collapsed); "" where every beam is dead."""
         leader = scores.argmax(1)
         n = torch.arange(len(dev), device=self.device)
-        tokens = self.state["tokens"][dev, leader].tolist()
         lengths = self.state["length"][dev, leader].tolist()
+        tokens = self.state["tokens"][dev, leader, :max(lengths, default=0)].tolist()
         alive = (scores[n, leader] > NEG_INF).tolist()
         return [" ".join(self.vocab.decode(t[:k]).split()) if a else "" for t, k, a in zip(tokens, lengths, alive)]
 
