@@ -21,7 +21,7 @@ class CheckpointError(ValueError):
 def save_model(path: str | Path, model: BiLSTMCTC, vocab: CharVocab, features: FeatureConfig,
                extra: dict | None = None, half: bool = False) -> None:
     """Write the model; `half` stores float weights as fp16 (loaded back as fp32)."""
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    state = {k: (v.half() if half and v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}
     torch.save({"format_version": FORMAT_VERSION, "dims": asdict(model.dims), "model_state_dict": state,
                 "vocab": list(vocab.symbols), "features": asdict(features), **(extra or {})}, str(path))
 

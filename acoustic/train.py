@@ -56,6 +56,7 @@ class TrainConfig:
     chunk: int = 0  # LC-BLSTM chunk in output steps (0: whole utterances)
     lookahead: int = 0  # LC-BLSTM look-ahead in output steps
     init: str | None = None  # start from this model checkpoint
+    device: str = "cpu"  # "cuda": the model, batches, loss and dev decoding on the GPU (TF32 matrix math)
     dims: ModelDims = field(init=False)
     features: FeatureConfig = field(init=False)
 
@@ -88,6 +89,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--augment", action="store_true", help="augment the training audio anew each epoch: speed "
                    "0.9/1.0/1.1, simulated rooms, noise and babble at 0-25 dB SNR, codecs (features then are "
                    "computed per batch, not cached)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
     p.add_argument("--frontend", choices=FRONTENDS, default="logmel",
                    help="log-mel features or frozen Whisper tiny.en encoder states (default: logmel)")
     args = vars(p.parse_args(argv))
@@ -114,8 +116,8 @@ def compute_loss(model: BiLSTMCTC, feats: torch.Tensor, lengths: torch.Tensor,
                  targets: list[list[int]], chunking: ChunkConfig | None = None) -> torch.Tensor:
     """Mean CTC loss per target token of one batch."""
     log_probs, out_lengths = run_model(model, feats, lengths, chunking, exact=False)
-    flat = torch.tensor([t for target in targets for t in target], dtype=torch.long)
-    target_lengths = torch.tensor([len(t) for t in targets])
+    flat = torch.tensor([t for target in targets for t in target], dtype=torch.long, device=log_probs.device)
+    target_lengths = torch.tensor([len(t) for t in targets], device=log_probs.device)
     loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), flat, out_lengths, target_lengths,
                                         blank=0, reduction="sum", zero_infinity=True)
     return loss / target_lengths.sum()
@@ -131,7 +133,7 @@ def train_one_epoch(model, optimizer, config: TrainConfig, feats, targets, state
     for batch in bar:
         source = augmented.batch(batch, state["epoch"]) if augmented else [feats[i] for i in batch]
         chunk = [spec_augment(f.float(), generator) if config.spec_augment else f for f in source]
-        x, lengths = collate(chunk)
+        x, lengths = (t.to(config.device, non_blocking=True) for t in collate(chunk))
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, state["step"] + 1)
         loss = compute_loss(model, x, lengths, [targets[i] for i in batch], chunking(config))
@@ -150,9 +152,12 @@ def validate(model: BiLSTMCTC, vocab: CharVocab, feats, texts: list[str], max_fr
              chunks: ChunkConfig | None = None) -> tuple[float, float]:
     """Greedy-decode the dev utterances (with the LC-BLSTM when `chunks` is given) -> (WER, CER)."""
     model.eval()
+    device = model.feat_mean.device
     hyps = [""] * len(feats)
     for batch in make_batches([f.shape[0] for f in feats], max_frames, None):
-        log_probs, out_lengths = run_model(model, *collate([feats[i] for i in batch]), chunks)
+        x, lengths = (t.to(device) for t in collate([feats[i] for i in batch]))
+        log_probs, out_lengths = run_model(model, x, lengths, chunks)
+        log_probs, out_lengths = log_probs.cpu(), out_lengths.cpu()
         for row, i in enumerate(batch):
             hyps[i] = vocab.decode(greedy_ids(log_probs[row, :out_lengths[row]]))
     return error_rates(texts, hyps)
@@ -223,11 +228,12 @@ def main(argv: list[str] | None = None) -> None:
     feats, targets, dev_feats, dev_texts, paths = load_data(config, vocab)
     augmented = AugmentedFeatures(paths, config.features, AugmentConfig(seed=config.seed),
                                   threads=config.threads) if config.augment else None
-    model = initial_model(config, feats)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    model = initial_model(config, feats).to(config.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.peak_lr, weight_decay=1e-2)
     state = {"epoch": 0, "step": 0, "best_cer": None, "history": [], "hours_seen": 0.0}
     if (exp / "last.pt").is_file():
-        resumed = torch.load(str(exp / "last.pt"), weights_only=True)
+        resumed = torch.load(str(exp / "last.pt"), weights_only=True, map_location=config.device)
         model.load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
         state = resumed["state"]

@@ -320,6 +320,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "or minutes.serving.LockstepServer (one chunk per stream per tick; GPU scale)")
     p.add_argument("--half", action="store_true", help="float16 acoustic model (CUDA): lock-step engine and offline")
     p.add_argument("--offline-batch", type=int, default=16, help="utterances per offline batch (default 16)")
+    p.add_argument("--beam-clips", type=int, default=64, help="offline clips timed with per-utterance beam+LM "
+                   "(default 64; the rate is extrapolated to all clips by frames)")
     p.add_argument("--offline-clips", type=int, help="offline clips, the clips repeated cyclically (default: each once)")
     p.add_argument("--agreement", action="store_true", help="with --audio: the lock-step server's text of the "
                    "recording on --device (float32 and float16) against the CPU's")
@@ -359,7 +361,8 @@ def main(argv: list[str] | None = None) -> None:
                               for n in sorted(set(args.streams) | set(args.beam_streams))
                               for decoder in (None, "greedy", "beam")
                               if decoder != "beam" and n in args.streams or decoder == "beam" and n in args.beam_streams],
-              "offline": offline_throughput(models[0], offline, args.device, args.offline_batch, args.half),
+              "offline": offline_throughput(models[0], offline, args.device, args.offline_batch, args.half,
+                                            args.beam_clips),
               "encoder": encoder_cost(args.threads) if args.device == "cpu" else [],
               "agreement": device_agreement(models[0], recording, args.device)
               if args.agreement else []}
