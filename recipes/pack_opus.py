@@ -12,7 +12,6 @@ more of it each time, so pack once from the original files.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,10 +31,9 @@ def pack_one(source: Path, target: Path, level: float) -> None:
 
 
 def write_manifest(path: Path, rows: list[tuple[str, Utterance]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as f:
-        out = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar=None, lineterminator="\n")
-        out.writerow(COLUMNS)
-        out.writerows((rel, u.text, u.speaker, f"{u.duration:.3f}") for rel, u in rows)
+    """The manifest format: tab-separated, no quoting (texts may hold '"'), LF line ends."""
+    lines = ["\t".join(COLUMNS)] + [f"{rel}\t{u.text}\t{u.speaker}\t{u.duration:.3f}" for rel, u in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def split_speakers(rows: list[tuple[str, Utterance]], count: int) -> tuple[list, list]:
