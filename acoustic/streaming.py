@@ -57,7 +57,7 @@ def _weights(model: BiLSTMCTC, layer: int, reverse: bool) -> list[torch.Tensor]:
 
 def _run(weights: list[torch.Tensor], x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
     """One unidirectional LSTM layer: x (N, T, D), state (1, N, H) each -> outputs (N, T, H), final state."""
-    out, h, c = torch.lstm(x, state, weights, True, 1, 0.0, False, False, True)
+    out, h, c = torch.lstm(x, state, weights, True, 1, 0.0, torch.is_grad_enabled(), False, True)  # train: cuDNN keeps what backward needs
     return out, (h, c)
 
 

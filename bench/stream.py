@@ -67,7 +67,7 @@ def accuracy(model: Path, sets: dict[str, list[Utterance]], audio: dict[Path, np
                         hyps.append("")
                 wer, cer = error_rates(refs, hyps)
                 seconds = sum(audio[u.path].size for u in utts) / SAMPLE_RATE
-                rows.append({"model": model.parent.name, "set": set_name, "decoder": decoder, "path": path_name,
+                rows.append({"model": model.parent.name if model.name == "model.pt" else model.stem, "set": set_name, "decoder": decoder, "path": path_name,
                              "utterances": len(utts), "wer": wer, "cer": cer,
                              "rtf": (time.perf_counter() - started) / seconds})
     return rows
