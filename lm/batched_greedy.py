@@ -87,6 +87,6 @@ class BatchedGreedy:
         self.last[slots] = ids[:, -1]
         rows, cols = emit.nonzero(as_tuple=True)  # row-major: by stream, then time
         rows, chars = rows.cpu().numpy(), ids[rows, cols].cpu().numpy()
-        counts = np.bincount(rows, minlength=len(slots))
-        pieces = np.split(self.symbols[chars], np.cumsum(counts)[:-1])
-        return ["".join(p) for p in pieces]
+        ends = np.cumsum(np.bincount(rows, minlength=len(slots))).tolist()
+        text = "".join(self.symbols[chars])  # one character per emission: stream i's are text[ends[i-1]:ends[i]]
+        return [text[a:b] for a, b in zip([0] + ends[:-1], ends)]

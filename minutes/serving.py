@@ -18,8 +18,8 @@ seconds from the stream's start; there are no per-word times on this path. bench
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -36,8 +36,7 @@ from minutes.pipeline import DEFAULT_BEAM, DEFAULT_LM
 from minutes.streaming import StreamOptions, default_stream_model
 
 
-@dataclass(frozen=True)
-class Update:
+class Update(NamedTuple):  # a tuple: thousands are made per tick
     slot: int
     text: str  # the segment's words so far (partial) or its final words
     final: bool
@@ -104,26 +103,26 @@ class LockstepServer:
         return [u for u in updates if u.final]
 
     def _decode(self, slots: torch.Tensor, log_probs: torch.Tensor) -> list[Update]:
+        """Decode one chunk of the slots' log-probs -> finals of ended segments, then partials: with greedy
+        decoding only of streams whose text grew (a client already has the others), with beam+LM of all."""
         if not slots.numel():
             return []
         starts = self.endpointer.start[slots].clone()
         ended = self.endpointer.advance(slots, log_probs)
+        grew = None
         if isinstance(self.decoder, BatchedGreedy):
-            for slot, piece in zip(slots.tolist(), self.decoder.advance(slots, log_probs)):
+            pieces = self.decoder.advance(slots, log_probs)
+            grew = torch.tensor([bool(p) for p in pieces])
+            for slot, piece in zip(slots[grew.to(slots.device)].tolist(), (p for p in pieces if p)):
                 self.texts[slot] += piece
         else:
             self.decoder.advance(slots, log_probs)
-        updates = []
-        if bool(ended.any()):
-            updates += self._final(slots[ended], starts[ended])
-        live = slots[~ended]
-        texts = (" ".join(self.texts[s].split()) for s in live.tolist()) if isinstance(self.decoder, BatchedGreedy) \
-            else self.decoder.best(live)
-        seconds = self._seconds
-        updates += [Update(s, text, False, seconds(b), seconds(e)) for s, text, b, e in
-                    zip(live.tolist(), texts, self.endpointer.start[live].tolist(), self.endpointer.frame[live].tolist())
-                    if text]
-        return updates
+        updates = self._final(slots[ended], starts[ended]) if bool(ended.any()) else []
+        keep = ~ended if grew is None else ~ended & grew.to(ended.device)
+        live = slots[keep]
+        texts = ([" ".join(self.texts[s].split()) for s in live.tolist()] if isinstance(self.decoder, BatchedGreedy)
+                 else self.decoder.best(live))
+        return updates + self._updates(live, texts, self.endpointer.start[live], False)
 
     def _final(self, slots: torch.Tensor, starts: torch.Tensor | None = None) -> list[Update]:
         """Final updates of these slots' segments (their searches start afresh)."""
@@ -134,9 +133,11 @@ class LockstepServer:
         else:
             texts = self.decoder.finish(slots)
         self.decoder.reset(slots)
-        ends = self.endpointer.frame[slots].tolist()
-        return [Update(s, text, True, self._seconds(b), self._seconds(e))
-                for s, text, b, e in zip(slots.tolist(), texts, starts.tolist(), ends) if text]
+        return self._updates(slots, texts, starts, True)
 
-    def _seconds(self, frame: int) -> float:
-        return round(frames_to_seconds(frame, self.stride), 3)
+    def _updates(self, slots: torch.Tensor, texts: list[str], starts: torch.Tensor, final: bool) -> list[Update]:
+        """Update objects of the slots with text; times in seconds from frame counts, converted at once."""
+        scale = frames_to_seconds(1, self.stride)
+        begin = (starts.double() * scale).cpu().numpy().round(3).tolist()
+        end = (self.endpointer.frame[slots].double() * scale).cpu().numpy().round(3).tolist()
+        return [Update(s, text, final, b, e) for s, text, b, e in zip(slots.tolist(), texts, begin, end) if text]
