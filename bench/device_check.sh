@@ -3,7 +3,9 @@
 # GPU (speed only, on clips of the bundled sample meeting: no data sets needed there), with the card's name and
 # the date. Results go to stdout and, when $OUT is set, to $OUT/device_check.log and $OUT/stream_*.json.
 #   bench/device_check.sh            # PYTHON=... to pick the interpreter (default: .venv/bin/python or python3)
-# Packages the GPU machine lacks (soundfile and its cffi) can come as wheels in .whl/ (see bench/RESULTS.md).
+# Packages the GPU machine lacks (soundfile and its cffi) can come as wheels in .whl/, fetched where pip works:
+#   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl soundfile==0.14.0 cffi pycparser
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
