@@ -54,6 +54,7 @@ class LockstepEngine:
         self.tail = rows(old.get("tail"), (capacity, self.features.n_fft), torch.float32)
         self.kept = rows(old.get("kept"), (capacity,), torch.long)
         self.started = rows(old.get("started"), (capacity,), torch.bool)
+        self.opened = rows(old.get("opened"), (capacity,), torch.bool)
         self.ring = rows(old.get("ring"), (capacity, self.ring_size, self.features.n_mels), torch.float32)
         self.begin = rows(old.get("begin"), (capacity,), torch.long)
         self.pending = rows(old.get("pending"), (capacity,), torch.long)
@@ -70,6 +71,7 @@ class LockstepEngine:
         slots = torch.tensor([self.free.pop() for _ in range(count)], device=self.device)
         for tensor in (self.kept, self.started, self.begin, self.pending):
             tensor[slots] = 0
+        self.opened[slots] = True
         for s in self.state:
             s[:, slots] = 0
         return slots
@@ -83,6 +85,8 @@ class LockstepEngine:
         audio = audio.to(self.device, non_blocking=True)
         audio = audio.float() / 32768.0 if audio.dtype == torch.int16 else audio.float()
         slots = slots.to(self.device)
+        if not bool(self.opened[slots].all()):
+            raise ValueError("tick got a slot that is not open (closed, or never opened)")
         new = ~self.started[slots]
         starts = audio[:, 1:self.half_fft + 1].flip(1)  # a new stream's reflect padding
         groups = [(new, torch.cat([starts, audio], 1))] if bool(new.any()) else []
@@ -140,7 +144,10 @@ class LockstepEngine:
     @torch.inference_mode()
     def close(self, slot: int) -> torch.Tensor:
         """End one stream: its remaining log-probs (T, V) on the CPU (the end's reflect padding and a shorter
-        look-ahead, as AcousticEngine.close); frees the slot."""
+        look-ahead, as AcousticEngine.close); frees the slot. Raises ValueError for a slot that is not open."""
+        if not 0 <= slot < self.capacity or not bool(self.opened[slot]):
+            raise ValueError(f"slot {slot} is not open")
+        self.opened[slot] = False
         index = torch.tensor([slot], device=self.device)
         if bool(self.started[slot]):
             kept = int(self.kept[slot])

@@ -93,12 +93,13 @@ class LockstepServer:
         return self._decode(*self.engine.tick(slots, audio))
 
     def close(self, slot: int) -> list[Update]:
-        """End one stream: the rest of its audio decoded -> its last final update(s)."""
+        """End one stream: the rest of its audio decoded -> its last final update(s). Raises ValueError for a
+        slot that is not open."""
         index = torch.tensor([slot], device=self.engine.device)
         rest = self.engine.close(slot).to(self.engine.device)
         updates = self._decode(index, rest[None]) if rest.shape[0] else []
         if bool(self.endpointer.speech[slot]):
-            updates.append(self._final(index)[0])
+            updates += self._final(index)
         self.texts.pop(slot, None)
         return [u for u in updates if u.final]
 

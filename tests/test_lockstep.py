@@ -78,6 +78,11 @@ def test_bad_input_is_refused(tiny_model):
     slots = engine.open(2)
     with pytest.raises(ValueError, match="audio must be"):
         engine.tick(slots, torch.zeros(2, engine.tick_samples + 1))
+    engine.close(int(slots[0]))
+    with pytest.raises(ValueError, match="not open"):
+        engine.close(int(slots[0]))  # twice would hand the slot to two new streams
+    with pytest.raises(ValueError, match="not open"):
+        engine.tick(slots, torch.zeros(2, engine.tick_samples))
     with pytest.raises(ValueError, match="log-mel"):
         LockstepEngine(model, FeatureConfig(kind="whisper-encoder"), CONFIG)
 
