@@ -2,6 +2,7 @@
 or batched beam+LM, update objects) for N streams, on synthetic peaky log-probs, without the acoustic model.
 
     python -m bench.serving_decode [--streams 1000,5000,20000] [--decoder greedy] [--device cpu] [--ticks 5]
+    python -m bench.serving_decode --spell --streams 2048       # the beam search's best() (text of the leaders)
 
 On a GPU the tensor work is fast, so this Python share is what limits stream counts there (bench/RESULTS.md);
 it can be measured on any machine. Each tick every stream gets 21 frames, 60 % of them blank.
@@ -15,6 +16,9 @@ import numpy as np
 import torch
 
 from bench.asr import machine
+from lm.batched_beam import BatchedPrefixBeam
+from lm.beam import BeamOptions
+from lm.vocab import CharVocab
 from minutes.serving import LockstepServer
 
 
@@ -41,6 +45,20 @@ def tick_times(streams: int, decoder: str, device: str, ticks: int) -> list[floa
     return times[1:]  # the first tick warms up
 
 
+def spell_time(streams: int, frames: int = 120) -> float:
+    """Seconds of BatchedPrefixBeam.best() (spelling every slot's leader) after `frames` frames, beam 8, no LM."""
+    search = BatchedPrefixBeam(CharVocab(), None, BeamOptions(beam=8, lm_weight=0.0), streams)
+    slots = torch.arange(streams)
+    search.reset(slots)
+    search.advance(slots, synthetic_chunk(streams, frames, len(CharVocab()), 0, "cpu").clamp(-8.0, -0.05))
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        search.best(slots)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.serving_decode", description=__doc__.splitlines()[0])
     p.add_argument("--streams", default="1000,5000,20000")
@@ -48,8 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--ticks", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--spell", action="store_true", help="time the beam search's best() instead")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.spell:
+        print("| streams | best() ms |\n|---:|---:|")
+        for n in (int(s) for s in args.streams.split(",")):
+            print(f"| {n} | {spell_time(n) * 1000:.1f} |")
+        return
     print(f"| streams | decoder | p50 ms | max ms | us per stream |\n|---:|---|---:|---:|---:|")
     for n in (int(s) for s in args.streams.split(",")):
         ms = np.array(tick_times(n, args.decoder, args.device, args.ticks)) * 1000

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from lm.beam import BeamOptions, check_lm
@@ -57,6 +58,9 @@ class BatchedPrefixBeam:
         self.vocab, self.options, self.device, self.lm_rows = vocab, options, torch.device(device), lm_rows
         self.lm = lm if lm is not None and options.lm_weight > 0 else None
         self.B, self.V, self.blank, self.space = options.beam, len(vocab), vocab.blank, vocab.symbols.index(" ")
+        if any(len(c) != 1 for i, c in enumerate(vocab.symbols) if i != self.blank):
+            raise ValueError("the batched search spells single-character symbols only")
+        self.codes = np.array([0 if i == self.blank else ord(c) for i, c in enumerate(vocab.symbols)], np.uint32)
         self.log_skip = math.log(options.blank_skip)
         self.chars = torch.arange(self.V, device=self.device)
         if self.lm is not None:
@@ -226,13 +230,18 @@ class BatchedPrefixBeam:
         return torch.logaddexp(st["pb"], st["pnb"]) + o.lm_weight * lm + o.word_bonus * words
 
     def _spell(self, dev: torch.Tensor, scores: torch.Tensor) -> list[str]:
-        """Text of each slot's best-scoring beam (spaces collapsed); "" where every beam is dead."""
+        """Text of each slot's best-scoring beam (spaces collapsed); "" where every beam is dead. The leaders'
+        characters become one unicode array row per slot (code points, NUL-padded), not per-character Python."""
         leader = scores.argmax(1)
         n = torch.arange(len(dev), device=self.device)
-        lengths = self.state["length"][dev, leader].tolist()
-        tokens = self.state["tokens"][dev, leader, :max(lengths, default=0)].tolist()
+        lengths = self.state["length"][dev, leader]
+        width = max(1, int(lengths.max())) if len(dev) else 1
+        tokens = self.state["tokens"][dev, leader, :width].long()
+        tokens[torch.arange(width, device=self.device)[None] >= lengths[:, None]] = self.blank  # padding -> NUL
+        codes = np.ascontiguousarray(self.codes[tokens.cpu().numpy()])
+        texts = codes.view(f"<U{width}").ravel().tolist()  # trailing NULs drop out of numpy strings
         alive = (scores[n, leader] > NEG_INF).tolist()
-        return [" ".join(self.vocab.decode(t[:k]).split()) if a else "" for t, k, a in zip(tokens, lengths, alive)]
+        return [" ".join(t.split()) if a else "" for t, a in zip(texts, alive)]
 
     @torch.no_grad()
     def best(self, slots: torch.Tensor) -> list[str]:
