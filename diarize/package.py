@@ -27,14 +27,16 @@ DEFAULT_PARAMS = {"segmentation": {"min_duration_off": 0.0},
                   "clustering": {"threshold": 0.6, "Fa": 0.07, "Fb": 0.8}}
 
 
-def write_config(folder: Path, init: dict, params: dict) -> None:
-    """config.yaml for SpeakerDiarization with local `$model/...` sub-folders."""
+def write_config(folder: Path, init: dict, params: dict, minutes: dict | None = None) -> None:
+    """config.yaml for SpeakerDiarization with local `$model/...` sub-folders; `minutes` (optional) is the
+    section minutes.diarization reads to run window clustering instead of pyannote's (pyannote ignores it)."""
     config = {
         "dependencies": {"pyannote.audio": pyannote.audio.__version__},
         "pipeline": {"name": "pyannote.audio.pipelines.SpeakerDiarization",
                      "params": {"segmentation": "$model/segmentation", "embedding": "$model/embedding",
                                 "plda": "$model/plda", **init}},
         "params": params,
+        **({"minutes": minutes} if minutes else {}),
     }
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 

@@ -6,6 +6,11 @@ then only re-clusters. First the clustering (VBx: threshold, Fa, Fb; or agglomer
 cluster size) is chosen with min_duration_off 0, then min_duration_off for it; the score is DER without collar
 over all tune recordings.
     python -m diarize.tune --pipeline exp/diar/pipeline --dev ../shared/data/meetings_dev
+With --windows it tunes minutes.diarization.WindowClustering instead (quiet-speech gate, min_duration_off,
+window length with the hop half of it, clustering threshold, minimum cluster size; score: the mean of the
+subsets' DERs) and writes it as the config's `minutes` section, which makes minutes.diarization cluster short
+windows of the detected speech rather than run pyannote's clustering.
+    python -m diarize.tune --pipeline exp/diar/pipeline --windows
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import itertools
 import logging
 import os
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -26,11 +32,14 @@ os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
 
 from pyannote.audio import Pipeline  # noqa: E402
 from pyannote.audio.pipelines import SpeakerDiarization  # noqa: E402
+from pyannote.core import Annotation, Segment  # noqa: E402
 from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
 from acoustic.features import SAMPLE_RATE  # noqa: E402
 from diarize.devset import Recording, load_devset, part  # noqa: E402
 from diarize.package import write_config  # noqa: E402
+from minutes.diarization import (Diarizer, WindowClustering, cluster_windows, drop_quiet,  # noqa: E402
+                                 label_speech, speech_regions, speech_windows, window_embeddings)
 
 log = logging.getLogger("diarize.tune")
 
@@ -43,6 +52,10 @@ GRIDS = {
     "AgglomerativeClustering": [{"method": "centroid", "threshold": t, "min_cluster_size": m}
                                 for t, m in itertools.product((0.3, 0.4, 0.55, 0.7, 0.85, 1.0), (3, 6, 12))],
 }
+
+WINDOW_GRID = {"quiet_db": (None, 40.0, 35.0, 30.0, 25.0, 20.0), "min_duration_off": (0.0, 0.2, 0.5),
+               "window": (1.5, 2.0), "threshold": (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7),
+               "min_cluster_size": (1, 3, 6)}
 
 
 def pipeline_file(recording: Recording) -> dict:
@@ -95,17 +108,61 @@ def trial(pipeline: SpeakerDiarization, files: list[dict], name: str, params: di
     return der
 
 
+def search_windows(folder: Path, dev: Path) -> tuple[WindowClustering, float]:
+    """(window clustering, score) of the best trial. The score is the mean over the tune part's subsets (so762,
+    ami_debug) of each subset's DER, so that the real AMI excerpts weigh as much as the longer synthetic
+    meetings. Speech regions and window embeddings are computed once per (min_duration_off, window) and every
+    (threshold, min_cluster_size) only re-clusters."""
+    diarizer = Diarizer.load(folder)
+    diarizer.pipeline.training = True  # segmentation cached in each file dict
+    files = [{**pipeline_file(r), "subset": r.subset} for r in load_devset(dev) if part(r) == "tune"]
+    subsets = sorted({f["subset"] for f in files})
+    trials = []
+    for off, quiet in itertools.product(WINDOW_GRID["min_duration_off"], WINDOW_GRID["quiet_db"]):
+        regions = [speech_regions(diarizer.pipeline, f, off) for f in files]
+        if quiet is not None:
+            regions = [drop_quiet(r, f["waveform"][0].numpy(), quiet) for f, r in zip(files, regions)]
+        for window in WINDOW_GRID["window"]:
+            spans = [speech_windows(r, window, window / 2) for r in regions]
+            embeddings = [window_embeddings(diarizer.pipeline, f["waveform"][0].numpy(), s, window)
+                          for f, s in zip(files, spans)]
+            for threshold, size in itertools.product(WINDOW_GRID["threshold"], WINDOW_GRID["min_cluster_size"]):
+                config = WindowClustering(window, window / 2, threshold, off, size, quiet)
+                metrics = {subset: DiarizationErrorRate(collar=0.0, skip_overlap=False) for subset in subsets}
+                for f, r, s, e in zip(files, regions, spans, embeddings):
+                    turns = label_speech(r, s.mean(axis=1), cluster_windows(e, threshold, min_cluster_size=size))
+                    metrics[f["subset"]](f["annotation"], as_annotation(turns, f["uri"]), uem=f["annotated"])
+                ders = {subset: 100 * abs(m) for subset, m in metrics.items()}
+                trials.append((config, sum(ders.values()) / len(ders)))
+                log.info("%s DER %s mean %.2f", config, " ".join(f"{k} {v:.2f}" for k, v in ders.items()),
+                         trials[-1][1])
+    return min(trials, key=lambda t: t[1])
+
+
+def as_annotation(turns: list, uri: str) -> Annotation:
+    ann = Annotation(uri=uri)
+    for i, t in enumerate(turns):
+        ann[Segment(t.start, t.end), i] = t.speaker
+    return ann
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pipeline", type=Path, required=True, help="folder written by diarize.package")
     p.add_argument("--dev", type=Path, default=Path("../shared/data/meetings_dev"))
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--windows", action="store_true", help="tune window clustering (minutes.diarization)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    clustering, params, der = search(args.pipeline, args.dev)
     config = yaml.safe_load((args.pipeline / "config.yaml").read_text())
     init = {k: v for k, v in config["pipeline"]["params"].items() if not str(v).startswith("$model")}
+    if args.windows:
+        windows, der = search_windows(args.pipeline, args.dev)
+        write_config(args.pipeline, init, config["params"], {"clustering": "windows", **asdict(windows)})
+        log.info("best: %s tune DER %.2f%% -> %s", windows, der, args.pipeline / "config.yaml")
+        return
+    clustering, params, der = search(args.pipeline, args.dev)
     write_config(args.pipeline, {**init, "clustering": clustering}, params)
     log.info("best: %s %s tune DER %.2f%% -> %s", clustering, params, der, args.pipeline / "config.yaml")
 

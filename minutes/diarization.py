@@ -2,6 +2,9 @@
 
 The contract the rest of minutes relies on: `Diarizer.load(path)` then `diarizer(audio, hint, hook)` gives
 speaker turns in seconds, labels `SPEAKER_00`, `SPEAKER_01`, ... in order of first appearance.
+A folder whose config.yaml has `minutes: {clustering: windows, ...}` is run with `WindowClustering` (its
+segmentation model finds speech, speakers come from clustering short windows of it); otherwise the pyannote
+pipeline runs as configured.
 Nothing leaves the machine: the Hugging Face hub is switched to offline mode and pyannote's telemetry off
 before pyannote is imported (it is imported only when a pipeline is loaded)."""
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import yaml
 
 from acoustic.features import SAMPLE_RATE
 
@@ -49,6 +53,26 @@ class SpeakerHint:
             raise ValueError("--min-speakers is larger than --max-speakers")
 
 
+@dataclass(frozen=True)
+class WindowClustering:
+    """Speakers from short windows of the detected speech: the segmentation model only says where anyone speaks
+    (gaps under `min_duration_off` s bridged); each `window` s of speech, every `hop` s, gets one speaker
+    embedding; average-linkage agglomerative clustering on cosine distance, cut at `threshold` (or at the hinted
+    number of speakers), labels the windows, and a cluster of fewer than `min_cluster_size` windows joins the
+    nearest larger one; each 10 ms speech frame takes the label of the nearest window centre. One speaker per
+    frame (overlapped speech keeps one label). With `quiet_db`, speech whose level (power over 0.5 s) is more
+    than `quiet_db` dB under the recording's loud level (95th percentile of that level) is dropped first:
+    distant talk and noise a far-field microphone picks up, which the segmentation model calls speech."""
+    window: float = 1.5
+    hop: float = 0.75
+    threshold: float = 0.5
+    min_duration_off: float = 0.0
+    min_cluster_size: int = 1
+    quiet_db: float | None = None
+
+
+FRAME_STEP = 0.01  # s, resolution of the output turns
+MIN_WINDOW = 0.5  # s, speech runs shorter than this get no window of their own (the nearest window labels them)
 DEFAULT_DIARIZATION = Path(__file__).resolve().parent.parent / "models" / "diarization"
 _SHARES = {"segmentation": (0.0, 0.2), "embeddings": (0.2, 1.0)}  # progress share of each pyannote step
 
@@ -60,8 +84,9 @@ class Diarizer:
     in order of first appearance. `hook("diarize", completed=, total=)` reports progress in seconds of audio
     (segmentation counts for the first fifth, speaker embeddings for the rest)."""
 
-    def __init__(self, pipeline: Any) -> None:
+    def __init__(self, pipeline: Any, windows: WindowClustering | None = None) -> None:
         self.pipeline = pipeline
+        self.windows = windows
 
     @classmethod
     def load(cls, path: Path | None = None) -> Diarizer:
@@ -79,7 +104,7 @@ class Diarizer:
             raise DiarizationError(f"cannot load the diarization model in {path}: {_one_line(error)}") from None
         if pipeline is None:
             raise DiarizationError(f"cannot load the diarization model in {path}")
-        return cls(pipeline)
+        return cls(pipeline, window_clustering(path))
 
     def __call__(self, audio: np.ndarray, hint: SpeakerHint = SpeakerHint(),
                  hook: Callable[..., None] | None = None) -> list[Turn]:
@@ -93,6 +118,8 @@ class Diarizer:
         try:
             with warnings.catch_warnings(), torch.inference_mode():
                 warnings.simplefilter("ignore")
+                if self.windows is not None:
+                    return self._by_windows(file, hint, _relay(hook, duration))
                 output = self.pipeline(file, num_speakers=hint.num, min_speakers=hint.min,
                                        max_speakers=hint.max, hook=_relay(hook, duration))
         except (RuntimeError, ValueError) as error:
@@ -101,6 +128,166 @@ class Diarizer:
         # the last window is padded: clip turns to the audio
         return first_appearance_labels([Turn(float(s.start), min(float(s.end), duration), str(k))
                                         for s, _, k in annotation.itertracks(yield_label=True) if s.start < duration])
+
+    def _by_windows(self, file: dict, hint: SpeakerHint, hook: Callable[..., None] | None) -> list[Turn]:
+        config = self.windows
+        regions = speech_regions(self.pipeline, file, config.min_duration_off, hook)
+        if config.quiet_db is not None:
+            regions = drop_quiet(regions, file["waveform"][0].numpy(), config.quiet_db)
+        spans = speech_windows(regions, config.window, config.hop)
+        embeddings = window_embeddings(self.pipeline, file["waveform"][0].numpy(), spans, config.window, hook)
+        labels = cluster_windows(embeddings, config.threshold, hint, config.min_cluster_size)
+        return first_appearance_labels(label_speech(regions, spans.mean(axis=1), labels))
+
+
+def window_clustering(folder: Path) -> WindowClustering | None:
+    """The `minutes:` section of the folder's config.yaml (None when absent: plain pyannote pipeline)."""
+    try:
+        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
+        options = dict(config.get("minutes") or {})
+        if options.pop("clustering", None) != "windows":
+            return None
+        return WindowClustering(**options)
+    except (yaml.YAMLError, TypeError, AttributeError) as error:
+        raise DiarizationError(f"bad `minutes` section in {folder / 'config.yaml'}: {_one_line(error)}") from None
+
+
+def speech_regions(pipeline: Any, file: dict, min_duration_off: float,
+                   hook: Callable[..., None] | None = None) -> list[tuple[float, float]]:
+    """(start, end) s where the segmentation model hears anyone, gaps under `min_duration_off` bridged, within
+    the audio."""
+    segmentations = pipeline.get_segmentations(file, hook=hook)
+    count = pipeline.speaker_count(segmentations, pipeline._segmentation.model.receptive_field, warm_up=(0.0, 0.0))
+    active = np.nan_to_num(count.data[:, 0]) > 0
+    frames = count.sliding_window
+    duration = file["waveform"].shape[-1] / file["sample_rate"]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
+    regions: list[tuple[float, float]] = []
+    for a, b in zip(edges[::2], edges[1::2]):
+        start = max(0.0, frames[a].middle - frames.step / 2)
+        end = min(duration, frames[b - 1].middle + frames.step / 2)
+        if regions and start - regions[-1][1] < min_duration_off:
+            regions[-1] = (regions[-1][0], end)
+        elif end > start:
+            regions.append((start, end))
+    return regions
+
+
+def drop_quiet(regions: list[tuple[float, float]], audio: np.ndarray, quiet_db: float) -> list[tuple[float, float]]:
+    """The parts of `regions` whose level is within `quiet_db` dB of the recording's loud level (see
+    WindowClustering), at FRAME_STEP resolution."""
+    level = frame_level_db(audio)
+    loud = level > np.percentile(level, 95) - quiet_db
+    kept = []
+    for start, end in regions:
+        first = int(start / FRAME_STEP)
+        run = loud[first: int(np.ceil(end / FRAME_STEP))]
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], run.astype(np.int8), [0]])))
+        kept.extend((max(start, (first + a) * FRAME_STEP), min(end, (first + b) * FRAME_STEP))
+                    for a, b in zip(edges[::2], edges[1::2]))
+    return kept
+
+
+def frame_level_db(audio: np.ndarray, smooth: float = 0.5) -> np.ndarray:
+    """Level in dB of every FRAME_STEP of `audio`: mean power over `smooth` s centred on the frame."""
+    hop = int(round(FRAME_STEP * SAMPLE_RATE))
+    frames = len(audio) // hop
+    blocks = audio[: frames * hop].reshape(frames, hop)
+    power = np.einsum("ij,ij->i", blocks, blocks).astype(np.float64) / hop  # no copy of the audio (2 h: 460 MB)
+    width = 2 * int(round(smooth / FRAME_STEP / 2)) + 1
+    return 10 * np.log10(np.convolve(power, np.ones(width) / width, mode="same") + 1e-12)
+
+
+def speech_windows(regions: list[tuple[float, float]], window: float, hop: float) -> np.ndarray:
+    """(n, 2) window spans covering each speech region of at least MIN_WINDOW s: windows of `window` s about
+    `hop` s apart, the first at the region's start and the last at its end; shorter regions are one window."""
+    spans = []
+    for start, end in regions:
+        if end - start < MIN_WINDOW:
+            continue
+        if end - start <= window:
+            spans.append((start, end))
+            continue
+        starts = np.linspace(start, end - window, int(np.ceil((end - start - window) / hop)) + 1)
+        spans.extend((s, s + window) for s in starts)
+    return np.array(spans, dtype=np.float64).reshape(-1, 2)
+
+
+def window_embeddings(pipeline: Any, audio: np.ndarray, spans: np.ndarray, window: float,
+                      hook: Callable[..., None] | None = None, batch: int = 32) -> np.ndarray:
+    """(n, dim) unit-length speaker embeddings of the spans (zero-padded to `window` s, masked)."""
+    length = int(round(window * SAMPLE_RATE))
+    out = []
+    for first in range(0, len(spans), batch):
+        chunk = spans[first: first + batch]
+        waveforms = torch.zeros(len(chunk), 1, length)
+        masks = torch.zeros(len(chunk), length)
+        for i, (start, end) in enumerate(chunk):
+            piece = torch.from_numpy(audio[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)][:length])
+            waveforms[i, 0, : len(piece)] = piece
+            masks[i, : len(piece)] = 1.0
+        out.append(pipeline._embedding(waveforms, masks=masks))
+        if hook is not None:
+            hook("embeddings", completed=first + len(chunk), total=len(spans))
+    if hook is not None and not len(spans):
+        hook("embeddings", completed=1, total=1)
+    embeddings = np.nan_to_num(np.concatenate(out)) if out else np.zeros((0, 1))
+    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+
+
+def cluster_windows(embeddings: np.ndarray, threshold: float, hint: SpeakerHint = SpeakerHint(),
+                    min_cluster_size: int = 1) -> np.ndarray:
+    """Cluster index (0, 1, ...) of each window: average linkage on cosine distance cut at `threshold`, clusters
+    under `min_cluster_size` windows merged into the nearest larger one; when the count is outside what the
+    hint allows, the tree is re-cut at the nearest allowed count instead (at most one cluster per window)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    n = len(embeddings)
+    if n < 2:
+        return np.zeros(n, dtype=int)
+    tree = linkage(embeddings, method="average", metric="cosine")
+    labels = merge_small_clusters(embeddings, fcluster(tree, threshold, criterion="distance") - 1, min_cluster_size)
+    low = min(n, hint.num or hint.min or 1)
+    high = min(n, hint.num or hint.max or n)
+    found = labels.max() + 1
+    if not low <= found <= high:
+        labels = fcluster(tree, min(max(found, low), high), criterion="maxclust") - 1
+    return labels
+
+
+def merge_small_clusters(embeddings: np.ndarray, labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Labels (0..k-1) with each cluster of fewer than `min_size` members moved to the large cluster whose mean
+    embedding is most cosine-similar to its own, renumbered 0, 1, ...; unchanged when no cluster is large."""
+    sizes = np.bincount(labels)
+    large = np.flatnonzero(sizes >= min_size)
+    if len(large) in (0, len(sizes)):
+        return labels
+    means = np.stack([embeddings[labels == k].mean(axis=0) for k in range(len(sizes))])
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    target = large[np.argmax(means @ means[large].T, axis=1)]
+    return np.unique(target[labels], return_inverse=True)[1]
+
+
+def label_speech(regions: list[tuple[float, float]], centres: np.ndarray, labels: np.ndarray) -> list[Turn]:
+    """Turns: every FRAME_STEP of each region labelled with the cluster of the nearest window centre."""
+    if not len(centres):
+        return [Turn(start, end, "0") for start, end in regions]
+    turns = []
+    for start, end in regions:
+        t = np.arange(start, end, FRAME_STEP) + FRAME_STEP / 2
+        lab = labels[nearest_centre(centres, t)]
+        cuts = np.flatnonzero(lab[1:] != lab[:-1]) + 1
+        bounds = np.concatenate([[start], (t[cuts - 1] + t[cuts]) / 2, [end]])
+        turns.extend(Turn(float(a), float(b), str(k)) for a, b, k in zip(bounds[:-1], bounds[1:], lab[np.r_[0, cuts]]))
+    return turns
+
+
+def nearest_centre(centres: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Index of the nearest of the sorted `centres` for each time in `t`."""
+    if len(centres) == 1:
+        return np.zeros(len(t), dtype=int)
+    right = np.clip(np.searchsorted(centres, t), 1, len(centres) - 1)
+    return np.where(np.abs(centres[right - 1] - t) <= np.abs(centres[right] - t), right - 1, right)
 
 
 def first_appearance_labels(turns: list[Turn]) -> list[Turn]:

@@ -18,13 +18,14 @@ from acoustic.features import SAMPLE_RATE  # noqa: E402
 from conftest import make_speech_like  # noqa: E402
 from diarize.checkpoint import save_pyannote_model  # noqa: E402
 from diarize.data import Voices  # noqa: E402
-from diarize.package import assemble  # noqa: E402
+from diarize.package import assemble, write_config  # noqa: E402
 from diarize.plda import fit_plda, write_plda  # noqa: E402
 from diarize.simulate import FRAME, MeetingConfig, simulate_meeting, write_meeting  # noqa: E402
 from diarize.train_embedding import eer, embedding_model  # noqa: E402
 from diarize.train_segmentation import SegmentationConfig, chunk_targets, segmentation_model  # noqa: E402
 from minutes.diarization import (DEFAULT_DIARIZATION, DiarizationError, Diarizer, SpeakerHint, Turn,  # noqa: E402
-                                 first_appearance_labels)
+                                 WindowClustering, cluster_windows, drop_quiet, first_appearance_labels,
+                                 label_speech, merge_small_clusters, speech_windows)
 
 DRY = MeetingConfig(duration=30.0, speakers=(3, 3), reverb=0.0, noise=0.0)
 
@@ -179,6 +180,108 @@ def test_load_errors_are_one_line(tmp_path: Path) -> None:
 def test_shipped_pipeline_on_a_short_clip() -> None:
     turns = Diarizer.load()(make_speech_like(10.0, seed=5), SpeakerHint(max=2))
     assert all(0 <= t.start < t.end <= 10.0 for t in turns) and len({t.speaker for t in turns}) <= 2
+
+
+def grouped_embeddings(sizes: list[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors scattered tightly around one random direction per group, and each vector's group."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((len(sizes), 64))
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    points = centres[groups] + 0.1 * rng.standard_normal((len(groups), 64))
+    return points / np.linalg.norm(points, axis=1, keepdims=True), groups
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    return len(set(zip(a, b))) == len(set(a)) == len(set(b))
+
+
+def test_window_clusters_follow_the_groups_and_the_hints() -> None:
+    embeddings, groups = grouped_embeddings([8, 6, 5])
+    labels = cluster_windows(embeddings, 0.5)
+    assert same_partition(labels, groups) and sorted(set(labels)) == [0, 1, 2]
+    assert len(set(cluster_windows(embeddings, 0.5, SpeakerHint(num=2)))) == 2
+    assert len(set(cluster_windows(embeddings, 0.5, SpeakerHint(max=2)))) == 2
+    assert len(set(cluster_windows(embeddings, 0.5, SpeakerHint(min=4)))) == 4
+    assert len(set(cluster_windows(embeddings, 0.5, SpeakerHint(min=2, max=3)))) == 3
+    assert list(cluster_windows(embeddings[:1], 0.5)) == [0]
+
+
+def test_small_window_clusters_join_the_most_similar_large_one() -> None:
+    embeddings, groups = grouped_embeddings([8, 6, 2])
+    embeddings[-2:] = embeddings[8:10]  # the small group sounds like the second
+    merged = merge_small_clusters(embeddings, groups, 3)
+    assert list(merged) == [0] * 8 + [1] * 8
+    assert list(merge_small_clusters(embeddings, groups, 1)) == list(groups)
+    assert list(merge_small_clusters(embeddings, groups, 20)) == list(groups)  # nothing large: unchanged
+    assert len(set(cluster_windows(embeddings, 0.5, min_cluster_size=3))) == 2
+
+
+def test_speech_windows_cover_each_long_enough_region() -> None:
+    spans = speech_windows([(0.0, 0.3), (1.0, 2.0), (3.0, 7.0)], window=2.0, hop=1.0)
+    assert spans.tolist() == [[1.0, 2.0], [3.0, 5.0], [4.0, 6.0], [5.0, 7.0]]
+    assert speech_windows([], 2.0, 1.0).shape == (0, 2)
+
+
+def test_speech_frames_take_the_nearest_windows_label() -> None:
+    turns = label_speech([(0.0, 4.0), (5.0, 5.5)], np.array([1.0, 3.0]), np.array([0, 1]))
+    assert [(t.speaker, round(t.start, 2), round(t.end, 2)) for t in turns] == [("0", 0.0, 2.0), ("1", 2.0, 4.0),
+                                                                               ("1", 5.0, 5.5)]
+    assert label_speech([(0.0, 1.0)], np.zeros(0), np.zeros(0, dtype=int)) == [Turn(0.0, 1.0, "0")]
+
+
+def test_quiet_speech_is_dropped() -> None:
+    loud = make_speech_like(3.0, seed=1)
+    audio = np.concatenate([loud, 0.001 * make_speech_like(3.0, seed=2), loud])  # the middle 60 dB down
+    kept = drop_quiet([(0.0, 9.0)], audio, quiet_db=30.0)
+    covered = lambda t: any(a <= t < b for a, b in kept)  # noqa: E731
+    assert covered(1.5) and covered(7.5) and not covered(4.5)
+    assert drop_quiet([(0.0, 9.0)], audio, quiet_db=80.0) == [(0.0, 9.0)]
+
+
+@pytest.fixture(scope="module")
+def window_pipeline(tiny_pipeline: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline with a `minutes` section: window clustering."""
+    import shutil
+
+    import yaml
+
+    root = tmp_path_factory.mktemp("windows") / "pipeline"
+    shutil.copytree(tiny_pipeline, root)
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    write_config(root, {k: v for k, v in config["pipeline"]["params"].items() if not str(v).startswith("$model")},
+                 config["params"], {"clustering": "windows", "window": 1.5, "hop": 0.75, "threshold": 0.3,
+                                    "min_duration_off": 0.2, "min_cluster_size": 2, "quiet_db": 40.0})
+    return root
+
+
+def test_window_clustering_is_read_from_the_config(window_pipeline: Path, tiny_pipeline: Path) -> None:
+    assert Diarizer.load(window_pipeline).windows == WindowClustering(1.5, 0.75, 0.3, 0.2, 2, 40.0)
+    assert Diarizer.load(tiny_pipeline).windows is None
+
+
+@pytest.mark.parametrize("num", [None, 1, 2])
+def test_window_diarizer_returns_well_formed_turns(window_pipeline: Path, num: int | None) -> None:
+    audio = np.concatenate([make_speech_like(8.0, seed=s) for s in range(3)])
+    progress = []
+    turns = Diarizer.load(window_pipeline)(audio, SpeakerHint(num=num), lambda step, completed, total:
+                                           progress.append(completed))
+    assert turns and all(0 <= t.start < t.end <= 24.0 for t in turns)
+    assert turns == sorted(turns, key=lambda t: (t.start, t.end))
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(turns, turns[1:]))  # one speaker at a time
+    if num is not None:
+        assert len({t.speaker for t in turns}) == num
+    assert progress == sorted(progress) and progress[-1] == 24.0
+
+
+def test_bad_minutes_section_is_a_one_line_error(window_pipeline: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(window_pipeline, broken)
+    (broken / "config.yaml").write_text((window_pipeline / "config.yaml").read_text() + "  colour: red\n")
+    with pytest.raises(DiarizationError, match="bad `minutes` section") as error:
+        Diarizer.load(broken)
+    assert "\n" not in str(error.value)
 
 
 def test_resume_run_restores_what_save_left(tmp_path):
