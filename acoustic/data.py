@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from multiprocessing import Pool
@@ -18,6 +19,15 @@ from acoustic.features import SAMPLE_RATE, FeatureConfig, LogMel
 
 log = logging.getLogger(__name__)
 COLUMNS = ("path", "text", "speaker", "duration")
+
+
+def write_tsv(path: Path, header: tuple[str, ...], rows: list[tuple]) -> None:
+    """A TSV written atomically; fields must not contain tabs or newlines."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        for row in [header, *rows]:
+            f.write("\t".join(str(v) for v in row) + "\n")
+    os.replace(tmp, path)
 
 
 class ManifestError(ValueError):

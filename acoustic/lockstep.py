@@ -88,14 +88,13 @@ class LockstepEngine:
         if not bool(self.opened[slots].all()):
             raise ValueError("tick got a slot that is not open (closed, or never opened)")
         new = ~self.started[slots]
-        starts = audio[:, 1:self.half_fft + 1].flip(1)  # a new stream's reflect padding
-        groups = [(new, torch.cat([starts, audio], 1))] if bool(new.any()) else []
+        if bool(new.any()):  # new streams: the start's reflect padding, then their audio
+            fresh = audio[new]
+            self._frames(slots[new], torch.cat([fresh[:, 1:self.half_fft + 1].flip(1), fresh], 1))
         old_kept = self.kept[slots]
-        for kept in old_kept[~new].unique().tolist():
+        for kept in old_kept[~new].unique().tolist():  # the rest: each one's tail, then its audio
             member = ~new & (old_kept == kept)
-            groups.append((member, torch.cat([self.tail[slots][:, :kept], audio], 1)))
-        for member, signal in groups:
-            self._frames(slots[member], signal[member])
+            self._frames(slots[member], torch.cat([self.tail[slots[member], :kept], audio[member]], 1))
         self.started[slots] = True
         return self._steps(slots)
 

@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from acoustic.data import COLUMNS
+from acoustic.data import COLUMNS, write_tsv
 from acoustic.features import SAMPLE_RATE
 from acoustic.sentences import choose_sentences, corpus_split
 from acoustic.voices import SPLITS, BaseVoice, Voice, catalogue, engine_missing, pseudo_speakers, render
@@ -97,15 +97,6 @@ def render_one(voice: Voice, text: str, path: Path, config: SynthConfig) -> floa
     sf.write(str(tmp), audio, SAMPLE_RATE, format=container, subtype=subtype)
     os.replace(tmp, path)
     return audio.size / SAMPLE_RATE
-
-
-def write_tsv(path: Path, header: tuple[str, ...], rows: list[tuple]) -> None:
-    """A TSV written atomically; fields must not contain tabs or newlines."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
-        for row in [header, *rows]:
-            f.write("\t".join(str(v) for v in row) + "\n")
-    os.replace(tmp, path)
 
 
 def synthesize(config: SynthConfig, sentences: list[str], speakers: list[Voice], missing: dict[str, str],

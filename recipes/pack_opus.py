@@ -19,7 +19,7 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
-from acoustic.data import COLUMNS, ManifestError, Utterance, read_manifest
+from acoustic.data import COLUMNS, ManifestError, Utterance, read_manifest, write_tsv
 from acoustic.features import SAMPLE_RATE
 
 
@@ -30,10 +30,8 @@ def pack_one(source: Path, target: Path, level: float) -> None:
     sf.write(str(target), audio, SAMPLE_RATE, format="OGG", subtype="OPUS", compression_level=level)
 
 
-def write_manifest(path: Path, rows: list[tuple[str, Utterance]]) -> None:
-    """The manifest format: tab-separated, no quoting (texts may hold '"'), LF line ends."""
-    lines = ["\t".join(COLUMNS)] + [f"{rel}\t{u.text}\t{u.speaker}\t{u.duration:.3f}" for rel, u in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def manifest_rows(rows: list[tuple[str, Utterance]]) -> list[tuple]:
+    return [(rel, u.text, u.speaker, f"{u.duration:.3f}") for rel, u in rows]
 
 
 def split_speakers(rows: list[tuple[str, Utterance]], count: int) -> tuple[list, list]:
@@ -52,9 +50,9 @@ def pack(name: str, manifest: Path, out: Path, level: float, dev_speakers: int, 
         for job in tqdm(jobs, desc=name):
             job.result()
     train, dev = split_speakers(rows, dev_speakers) if dev_speakers else (rows, [])
-    write_manifest(out / f"{name}.tsv", train)
+    write_tsv(out / f"{name}.tsv", COLUMNS, manifest_rows(train))
     if dev:
-        write_manifest(out / f"{name}_dev.tsv", dev)
+        write_tsv(out / f"{name}_dev.tsv", COLUMNS, manifest_rows(dev))
     size = sum(p.stat().st_size for p in (out / name).iterdir())
     print(f"{name}: {len(train)} train + {len(dev)} dev utterances, {size / 1e6:.1f} MB")
 
