@@ -8,6 +8,7 @@ chunks of N output steps and M steps of look-ahead; --init MODEL starts from a s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import time
@@ -30,6 +31,7 @@ from lm.metrics import error_rates
 from lm.vocab import CharVocab
 
 log = logging.getLogger("acoustic.train")
+AMP = {"off": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class TrainConfig:
     lookahead: int = 0  # LC-BLSTM look-ahead in output steps
     init: str | None = None  # start from this model checkpoint
     device: str = "cpu"  # "cuda": the model, batches, loss and dev decoding on the GPU (TF32 matrix math)
+    amp: str = "off"  # mixed precision for the forward pass and loss: off, bf16 or fp16 (with loss scaling)
     dims: ModelDims = field(init=False)
     features: FeatureConfig = field(init=False)
 
@@ -65,6 +68,10 @@ class TrainConfig:
             raise ValueError("epochs >= 1, max_frames >= 100 and peak_lr > 0 are required")
         if self.chunk:
             ChunkConfig(self.chunk, self.lookahead)
+        if self.amp not in AMP:
+            raise ValueError(f"amp must be one of {', '.join(AMP)}; got {self.amp!r}")
+        if self.amp == "fp16" and not self.device.startswith("cuda"):
+            raise ValueError("--amp fp16 needs a CUDA device (the CPU's LSTM has no float16 kernels); use bf16")
         object.__setattr__(self, "features", FeatureConfig(kind=self.frontend))
         object.__setattr__(self, "dims", ModelDims(n_input=self.features.dim, n_vocab=len(CharVocab()),
                                                    stack=self.stack, hidden=self.hidden, layers=self.layers,
@@ -90,6 +97,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    "0.9/1.0/1.1, simulated rooms, noise and babble at 0-25 dB SNR, codecs (features then are "
                    "computed per batch, not cached)")
     p.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
+    p.add_argument("--amp", choices=tuple(AMP), default="off", help="mixed precision: bf16, or fp16 with loss "
+                   "scaling (default: off; on cuda the matrix math is TF32 either way)")
     p.add_argument("--frontend", choices=FRONTENDS, default="logmel",
                    help="log-mel features or frozen Whisper tiny.en encoder states (default: logmel)")
     args = vars(p.parse_args(argv))
@@ -123,24 +132,35 @@ def compute_loss(model: BiLSTMCTC, feats: torch.Tensor, lengths: torch.Tensor,
     return loss / target_lengths.sum()
 
 
+def autocast(config: TrainConfig) -> contextlib.AbstractContextManager:
+    """The forward pass's precision: float32 (amp off) or autocast to bfloat16/float16."""
+    if config.amp == "off":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(config.device).type, dtype=AMP[config.amp])
+
+
 def train_one_epoch(model, optimizer, config: TrainConfig, feats, targets, state: dict,
-                    augmented: AugmentedFeatures | None = None) -> float:
+                    augmented: AugmentedFeatures | None = None, scaler: torch.amp.GradScaler | None = None) -> float:
     model.train()
     rng = np.random.default_rng(config.seed + state["epoch"])
     generator = torch.Generator().manual_seed(config.seed + state["epoch"])
     batches = make_batches([f.shape[0] for f in feats], config.max_frames, rng)
     total, bar = 0.0, tqdm(batches, desc=f"epoch {state['epoch'] + 1}", leave=False)
+    scaler = scaler or torch.amp.GradScaler(enabled=False)
     for batch in bar:
         source = augmented.batch(batch, state["epoch"]) if augmented else [feats[i] for i in batch]
         chunk = [spec_augment(f.float(), generator) if config.spec_augment else f for f in source]
         x, lengths = (t.to(config.device, non_blocking=True) for t in collate(chunk))
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, state["step"] + 1)
-        loss = compute_loss(model, x, lengths, [targets[i] for i in batch], chunking(config))
+        with autocast(config):
+            loss = compute_loss(model, x, lengths, [targets[i] for i in batch], chunking(config))
         optimizer.zero_grad()
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-        optimizer.step()
+        scaler.step(optimizer)  # skipped when fp16 gradients overflowed; the scale then shrinks
+        scaler.update()
         state["step"] += 1
         total += loss.item()
         bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -244,9 +264,10 @@ def main(argv: list[str] | None = None) -> None:
         log.info("before fine-tuning: dev WER %s CER %s", *validate(model, vocab, dev_feats, dev_texts,
                                                                     config.max_frames, chunking(config)))
     hours = sum(f.shape[0] for f in feats) * config.features.frame_hops / 360000
+    scaler = torch.amp.GradScaler(torch.device(config.device).type, enabled=config.amp == "fp16")
     while state["epoch"] < config.epochs:
         started = time.time()
-        loss = train_one_epoch(model, optimizer, config, feats, targets, state, augmented)
+        loss = train_one_epoch(model, optimizer, config, feats, targets, state, augmented, scaler)
         state["epoch"] += 1
         state["hours_seen"] += hours
         wer, cer = (validate(model, vocab, dev_feats, dev_texts, config.max_frames, chunking(config))

@@ -29,10 +29,13 @@ timeout 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_streaming.py tests
   tests/test_batched_beam.py -rs -k "not encoder"
 # 2. what the app uses (StreamingEngine: per-stream decoding in Python), as on the CPU
 bench 80 --engine per-stream --streams 1,16,64,256 --beam-streams 1,16,64 --offline-clips 64 --beam-clips 16 $(json per_stream)
-# 3. the serving path (LockstepServer: batched decoders on the GPU), float16, up to many streams; offline batched
-bench 200 --engine lock-step --half --streams 1,256,1024,4096,16384,20000,32768 --beam-streams 256,1024,2048,4096 \
-  --offline-clips 4096 --offline-batch 512 --beam-clips 16 --agreement $(json lockstep_half)
+# 3. the serving path (LockstepServer: batched decoders on the GPU), float16, up to many streams (20 measured ticks
+#    per row); offline batched
+bench 240 --engine lock-step --half --ticks 20 --streams 1,256,1024,4096,16384,20000,32768,65536 \
+  --beam-streams 256,1024,2048,4096 --offline-clips 4096 --offline-batch 512 --beam-clips 16 --agreement $(json lockstep_half)
 # 4. the same in float32, fewer sizes
 bench 60 --engine lock-step --streams 4096,16384 --beam-streams 2048 --offline-clips 2048 --offline-batch 512 --beam-clips 16 \
   $(json lockstep_fp32)
+# 5. training speed per precision (acoustic.train --amp): float32/TF32, bfloat16, float16 with loss scaling
+timeout 90 "$PY" -m bench.train_speed --device cuda --batch 64 --seconds 15 --steps 30; echo "bench.train_speed: exit $?"
 echo "device_check: done"

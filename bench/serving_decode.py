@@ -1,11 +1,11 @@
-"""Host-side cost of the serving path's decoding: one tick of LockstepServer decoding (endpointing, greedy
-or batched beam+LM, update objects) for N streams, on synthetic peaky log-probs, without the acoustic model.
+"""The serving path's decoding share of a tick: one tick of LockstepServer decoding (endpointing, greedy or
+batched beam+LM, the tick's Updates) for N streams, on synthetic peaky log-probs, without the acoustic model.
 
     python -m bench.serving_decode [--streams 1000,5000,20000] [--decoder greedy] [--device cpu] [--ticks 5]
     python -m bench.serving_decode --spell --streams 2048       # the beam search's best() (text of the leaders)
 
-On a GPU the tensor work is fast, so this Python share is what limits stream counts there (bench/RESULTS.md);
-it can be measured on any machine. Each tick every stream gets 21 frames, 60 % of them blank.
+On the CPU this is mostly tensor work; on a GPU that work is fast and the host-side part is what is left
+(bench/RESULTS.md, "GPU"). Each tick every stream gets 21 frames, 60 % of them blank.
 """
 from __future__ import annotations
 

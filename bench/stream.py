@@ -110,7 +110,8 @@ def concurrency_lockstep(model: Path, clips: list[np.ndarray], streams: int, tic
                          device: str, half: bool) -> dict:
     """Tick times of `streams` streams through minutes.serving.LockstepServer (decoder None: its engine
     alone). Each tick's PCM (int16, as a server receives it) is gathered into one pinned host buffer before
-    the clock starts; the tick's time includes its copy to the device and every update reaching the host."""
+    the clock starts; the tick's time includes its copy to the device and every update on the host (the
+    tick's `Updates` columns, texts as Python strings; turning them into per-stream tuples is the caller's)."""
     server = LockstepServer.load(model, decoder=decoder or "greedy", device=device, half=half, capacity=streams)
     block = server.tick_samples
     pool = torch.from_numpy(np.stack([(stream_audio(clips, i, block * (ticks + 1)) * 32767).astype(np.int16)

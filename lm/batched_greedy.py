@@ -2,7 +2,8 @@
 
 The lock-step serving path (minutes.serving) hands every stream's chunk of log-probs (N, T, V) over in one
 tensor; these classes keep each stream's decoding state as rows of tensors indexed by slot, so a tick costs
-a handful of batched operations whatever N is, and only the characters emitted travel to the host.
+a handful of batched operations whatever N is, and texts travel to the host in one copy per call, as code
+points read by numpy as strings (no per-character Python).
 
 Endpointing follows lm.stream_beam.StreamDecoder's rule (a frame is silent when P(blank) >= blank_prob; a
 segment ends after `endpoint_frames` silent frames in a row after some speech, or at `max_frames`; leading
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from lm.stream_beam import EndpointOptions
@@ -65,28 +65,76 @@ class ChunkEndpointer:
 
 
 class BatchedGreedy:
-    """Best-path decoding of many streams: `advance` -> the characters each stream emitted in this chunk."""
+    """Best-path decoding of many streams, each stream's segment text kept on the device.
 
-    def __init__(self, vocab: CharVocab, capacity: int, device: torch.device | str = "cpu") -> None:
+    `advance` merges repeats, drops blanks and leading or doubled spaces, and appends each stream's new
+    characters (as Unicode code points) to its row of a (capacity, width) buffer; `best` copies the rows of
+    the asked slots to the host in one transfer and reads them as strings, so no per-character Python runs.
+    Same interface as lm.batched_beam.BatchedPrefixBeam (advance, best, finish, reset)."""
+
+    def __init__(self, vocab: CharVocab, capacity: int, device: torch.device | str = "cpu", width: int = 64) -> None:
         self.vocab, self.device = vocab, torch.device(device)
-        self.last = torch.full((capacity,), vocab.blank, dtype=torch.long, device=self.device)
-        self.symbols = np.array(vocab.symbols, dtype=object)
+        self.space = vocab.symbols.index(" ")
+        self.codes = torch.tensor([0 if i == vocab.blank else ord(s) for i, s in enumerate(vocab.symbols)],
+                                  dtype=torch.int32, device=self.device)
+        self.last = torch.full((capacity,), vocab.blank, dtype=torch.long, device=self.device)  # last frame's id
+        self.tail = torch.full((capacity,), self.space, dtype=torch.long, device=self.device)  # last emission
+        self.length = torch.zeros(capacity, dtype=torch.long, device=self.device)
+        self.chars = torch.zeros(capacity, width, dtype=torch.int32, device=self.device)
 
     def grow(self, capacity: int) -> None:
-        if self.last.shape[0] < capacity:
-            self.last = torch.cat([self.last, self.last.new_full((capacity - self.last.shape[0],), self.vocab.blank)])
+        extra = capacity - self.last.shape[0]
+        if extra > 0:
+            self.last = torch.cat([self.last, self.last.new_full((extra,), self.vocab.blank)])
+            self.tail = torch.cat([self.tail, self.tail.new_full((extra,), self.space)])
+            self.length = torch.cat([self.length, self.length.new_zeros(extra)])
+            self.chars = torch.cat([self.chars, self.chars.new_zeros(extra, self.chars.shape[1])])
 
     def reset(self, slots: torch.Tensor) -> None:
+        """Start new segments in these slots."""
         self.last[slots] = self.vocab.blank
+        self.tail[slots] = self.space
+        self.length[slots] = 0
 
-    def advance(self, slots: torch.Tensor, log_probs: torch.Tensor) -> list[str]:
-        """One chunk (N, T, V) -> the new characters of each of the N streams (repeats merged, no blanks)."""
+    def advance(self, slots: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
+        """One chunk (N, T, V) -> (N,) bool: the stream's text grew."""
         ids = log_probs.argmax(-1)  # (N, T)
-        previous = torch.cat([self.last[slots, None], ids[:, :-1]], 1)
-        emit = (ids != self.vocab.blank) & (ids != previous)
+        emit = (ids != self.vocab.blank) & (ids != torch.cat([self.last[slots, None], ids[:, :-1]], 1))
         self.last[slots] = ids[:, -1]
-        rows, cols = emit.nonzero(as_tuple=True)  # row-major: by stream, then time
-        rows, chars = rows.cpu().numpy(), ids[rows, cols].cpu().numpy()
-        ends = np.cumsum(np.bincount(rows, minlength=len(slots))).tolist()
-        text = "".join(self.symbols[chars])  # one character per emission: stream i's are text[ends[i-1]:ends[i]]
-        return [text[a:b] for a, b in zip([0] + ends[:-1], ends)]
+        # each emission's predecessor in the segment (the tail before this chunk, then this chunk's emissions)
+        t = torch.arange(ids.shape[1], device=self.device)
+        latest = torch.where(emit, t, -1).cummax(1).values
+        before = torch.cat([latest.new_full((ids.shape[0], 1), -1), latest[:, :-1]], 1)
+        previous = torch.where(before >= 0, ids.gather(1, before.clamp(min=0)), self.tail[slots, None])
+        keep = emit & ~((ids == self.space) & (previous == self.space))  # no leading or doubled spaces
+        self.tail[slots] = torch.where(latest[:, -1] >= 0, ids.gather(1, latest[:, -1:].clamp(min=0))[:, 0],
+                                       self.tail[slots])
+        start = self.length[slots]
+        added = keep.sum(1)
+        self._fit(int((start + added).max()) if slots.numel() else 0)
+        rows, cols = keep.nonzero(as_tuple=True)
+        position = (start[:, None] + keep.cumsum(1) - 1)[rows, cols]
+        self.chars[slots[rows], position] = self.codes[ids[rows, cols]]
+        self.length[slots] = start + added
+        return added > 0
+
+    def _fit(self, width: int) -> None:
+        if width > self.chars.shape[1]:
+            grown = max(width, 2 * self.chars.shape[1])
+            self.chars = torch.cat([self.chars, self.chars.new_zeros(self.chars.shape[0], grown - self.chars.shape[1])], 1)
+
+    def best(self, slots: torch.Tensor) -> list[str]:
+        """Each slot's segment text so far (a trailing space left out)."""
+        if not slots.numel():
+            return []
+        length = self.length[slots]
+        width = max(1, int(length.max()))
+        rows = self.chars[slots, :width]
+        trailing = rows.gather(1, (length[:, None] - 1).clamp(min=0))[:, 0] == ord(" ")
+        length = length - (trailing & (length > 0)).long()
+        rows = torch.where(torch.arange(width, device=self.device) < length[:, None], rows, 0)
+        return rows.cpu().numpy().view(f"<U{width}").ravel().tolist()
+
+    def finish(self, slots: torch.Tensor) -> list[str]:
+        """The segments' final texts (greedy has nothing to close); reset() the slots to start new ones."""
+        return self.best(slots)

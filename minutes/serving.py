@@ -4,8 +4,8 @@
     slots = server.open(1000)                        # slot ids (1000,), a tensor
     while serving:
         pcm = gather_one_chunk_per_stream()          # (N, server.tick_samples) int16 or float32, 16 kHz mono
-        for update in server.tick(slots, pcm):       # N may be any subset of the open slots
-            send(update.slot, update.text, update.final)
+        updates = server.tick(slots, pcm)            # N may be any subset of the open slots
+        send_batch(updates.slot, updates.text, updates.final)   # columns; or: for update in updates: ...
     for slot in slots.tolist(): server.close(slot)   # the last final updates
 
 minutes.streaming.StreamingEngine serves a few streams with any amount of audio per call, exact word
@@ -14,13 +14,18 @@ acoustic.lockstep.LockstepEngine (all stream state in device tensors, one batche
 batched decoders on the same device, greedy (lm.batched_greedy) or CTC prefix beam search with the RNN LM
 (lm.batched_beam), with the same silence endpointing at chunk granularity (lm.batched_greedy.ChunkEndpointer).
 An update carries a segment's text so far (partial) or its final text, with the segment's start and end in
-seconds from the stream's start; there are no per-word times on this path. bench/stream.py measures it.
+seconds from the stream's start; there are no per-word times on this path. A tick's updates come as columns
+(`Updates`: numpy arrays and one list of strings) because at tens of thousands of streams per tick even one
+Python object per stream costs more than the GPU's work; iterating them yields `Update` tuples.
+bench/stream.py measures it.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple
 
+import numpy as np
 import torch
 
 from acoustic.checkpoint import load_model
@@ -36,7 +41,7 @@ from minutes.pipeline import DEFAULT_BEAM, DEFAULT_LM
 from minutes.streaming import StreamOptions, default_stream_model
 
 
-class Update(NamedTuple):  # a tuple: thousands are made per tick
+class Update(NamedTuple):
     slot: int
     text: str  # the segment's words so far (partial) or its final words
     final: bool
@@ -44,11 +49,42 @@ class Update(NamedTuple):  # a tuple: thousands are made per tick
     end: float
 
 
+@dataclass(frozen=True)
+class Updates:
+    """One call's updates as columns, row i for one stream's segment: finals first, then partials."""
+
+    slot: np.ndarray  # int64
+    text: list[str]
+    final: np.ndarray  # bool
+    start: np.ndarray  # float64 seconds
+    end: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "Updates":
+        return cls(np.zeros(0, np.int64), [], np.zeros(0, bool), np.zeros(0), np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def __iter__(self) -> Iterator[Update]:
+        return map(Update._make, zip(self.slot.tolist(), self.text, self.final.tolist(), self.start.tolist(),
+                                     self.end.tolist()))
+
+    def __add__(self, other: "Updates") -> "Updates":
+        return Updates(np.concatenate([self.slot, other.slot]), self.text + other.text,
+                       np.concatenate([self.final, other.final]), np.concatenate([self.start, other.start]),
+                       np.concatenate([self.end, other.end]))
+
+    def select(self, rows: np.ndarray) -> "Updates":
+        """The rows where the boolean mask `rows` is true."""
+        return Updates(self.slot[rows], [t for t, keep in zip(self.text, rows) if keep], self.final[rows],
+                       self.start[rows], self.end[rows])
+
+
 class LockstepServer:
     def __init__(self, engine: LockstepEngine, decoder: BatchedGreedy | BatchedPrefixBeam,
                  endpointer: ChunkEndpointer, stride: int) -> None:
         self.engine, self.decoder, self.endpointer, self.stride = engine, decoder, endpointer, stride
-        self.texts: dict[int, str] = {}  # greedy: each open segment's characters so far
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, decoder: str = "greedy", lm_path: str | Path | None = None,
@@ -82,63 +118,49 @@ class LockstepServer:
         slots = self.engine.open(count)
         if isinstance(self.decoder, BatchedGreedy):
             self.decoder.grow(self.engine.capacity)
-            self.texts.update((s, "") for s in slots.tolist())
         self.endpointer.grow(self.engine.capacity)
         self.endpointer.reset(slots)
         self.decoder.reset(slots)
         return slots
 
-    def tick(self, slots: torch.Tensor, audio: torch.Tensor) -> list[Update]:
+    def tick(self, slots: torch.Tensor, audio: torch.Tensor) -> Updates:
         """One chunk of audio (N, tick_samples) per stream in `slots` -> updates of the streams that stepped."""
         return self._decode(*self.engine.tick(slots, audio))
 
-    def close(self, slot: int) -> list[Update]:
+    def close(self, slot: int) -> Updates:
         """End one stream: the rest of its audio decoded -> its last final update(s). Raises ValueError for a
         slot that is not open."""
         index = torch.tensor([slot], device=self.engine.device)
         rest = self.engine.close(slot).to(self.engine.device)
-        updates = self._decode(index, rest[None]) if rest.shape[0] else []
+        updates = self._decode(index, rest[None]) if rest.shape[0] else Updates.empty()
         if bool(self.endpointer.speech[slot]):
             updates += self._final(index)
-        self.texts.pop(slot, None)
-        return [u for u in updates if u.final]
+        return updates.select(updates.final)
 
-    def _decode(self, slots: torch.Tensor, log_probs: torch.Tensor) -> list[Update]:
+    def _decode(self, slots: torch.Tensor, log_probs: torch.Tensor) -> Updates:
         """Decode one chunk of the slots' log-probs -> finals of ended segments, then partials: with greedy
         decoding only of streams whose text grew (a client already has the others), with beam+LM of all."""
         if not slots.numel():
-            return []
+            return Updates.empty()
         starts = self.endpointer.start[slots].clone()
         ended = self.endpointer.advance(slots, log_probs)
-        grew = None
-        if isinstance(self.decoder, BatchedGreedy):
-            pieces = self.decoder.advance(slots, log_probs)
-            grew = torch.tensor([bool(p) for p in pieces])
-            for slot, piece in zip(slots[grew.to(slots.device)].tolist(), (p for p in pieces if p)):
-                self.texts[slot] += piece
-        else:
-            self.decoder.advance(slots, log_probs)
-        updates = self._final(slots[ended], starts[ended]) if bool(ended.any()) else []
-        keep = ~ended if grew is None else ~ended & grew.to(ended.device)
-        live = slots[keep]
-        texts = ([" ".join(self.texts[s].split()) for s in live.tolist()] if isinstance(self.decoder, BatchedGreedy)
-                 else self.decoder.best(live))
-        return updates + self._updates(live, texts, self.endpointer.start[live], False)
+        grew = self.decoder.advance(slots, log_probs)  # greedy: (N,) bool; beam+LM: None
+        finals = self._final(slots[ended], starts[ended]) if bool(ended.any()) else Updates.empty()
+        live = slots[~ended if grew is None else ~ended & grew]
+        return finals + self._updates(live, self.decoder.best(live), self.endpointer.start[live], False)
 
-    def _final(self, slots: torch.Tensor, starts: torch.Tensor | None = None) -> list[Update]:
+    def _final(self, slots: torch.Tensor, starts: torch.Tensor | None = None) -> Updates:
         """Final updates of these slots' segments (their searches start afresh)."""
         starts = self.endpointer.start[slots] if starts is None else starts
-        if isinstance(self.decoder, BatchedGreedy):
-            texts = [" ".join(self.texts[s].split()) for s in slots.tolist()]
-            self.texts.update((s, "") for s in slots.tolist())
-        else:
-            texts = self.decoder.finish(slots)
+        texts = self.decoder.finish(slots)
         self.decoder.reset(slots)
         return self._updates(slots, texts, starts, True)
 
-    def _updates(self, slots: torch.Tensor, texts: list[str], starts: torch.Tensor, final: bool) -> list[Update]:
-        """Update objects of the slots with text; times in seconds from frame counts, converted at once."""
+    def _updates(self, slots: torch.Tensor, texts: list[str], starts: torch.Tensor, final: bool) -> Updates:
+        """The slots' updates, those with empty text left out; times in seconds from frame counts."""
         scale = frames_to_seconds(1, self.stride)
-        begin = (starts.double() * scale).cpu().numpy().round(3).tolist()
-        end = (self.endpointer.frame[slots].double() * scale).cpu().numpy().round(3).tolist()
-        return [Update(s, text, final, b, e) for s, text, b, e in zip(slots.tolist(), texts, begin, end) if text]
+        begin = (starts.double() * scale).cpu().numpy().round(3)
+        end = (self.endpointer.frame[slots].double() * scale).cpu().numpy().round(3)
+        updates = Updates(slots.cpu().numpy(), texts, np.full(len(texts), final), begin, end)
+        spoken = np.fromiter(map(bool, texts), bool, len(texts))
+        return updates if spoken.all() else updates.select(spoken)

@@ -117,13 +117,23 @@ def test_batched_greedy_merges_repeats_across_chunks_like_whole_decoding():
     vocab = CharVocab()
     torch.manual_seed(0)
     rows = torch.randn(3, 40, len(vocab)).log_softmax(-1)
-    decoder = BatchedGreedy(vocab, 3)
+    decoder = BatchedGreedy(vocab, 3, width=4)  # the text buffer must widen on the way
     slots = torch.tensor([2, 0, 1])
-    pieces = ["", "", ""]
     for begin in range(0, 40, 7):
-        for i, piece in enumerate(decoder.advance(slots, rows[:, begin:begin + 7])):
-            pieces[i] += piece
-    assert pieces == [vocab.decode(greedy_ids(r)) for r in rows]
+        decoder.advance(slots, rows[:, begin:begin + 7])
+    assert decoder.best(slots) == [" ".join(vocab.decode(greedy_ids(r)).split()) for r in rows]
+
+
+def test_batched_greedy_drops_leading_and_doubled_spaces_and_reports_growth():
+    decoder = BatchedGreedy(CharVocab(), 2)
+    slots = torch.tensor([0, 1])
+    grew = decoder.advance(slots, torch.stack([frames(" _ a_  "), frames("______ ")]))
+    assert grew.tolist() == [True, False] and decoder.best(slots) == ["a", ""]
+    assert decoder.advance(slots, torch.stack([frames("_ b"), frames("c'd")])).tolist() == [True, True]
+    assert decoder.best(slots) == ["a b", "c'd"]
+    decoder.reset(torch.tensor([0]))  # a new segment: the old characters are not shown again
+    assert decoder.advance(slots, torch.stack([frames("e__"), frames("___")])).tolist() == [True, False]
+    assert decoder.finish(slots) == ["e", "c'd"]
 
 
 def server_text(server: LockstepServer, audio: np.ndarray) -> tuple[str, list]:
@@ -149,9 +159,10 @@ def test_server_finals_spell_what_the_model_hears(tiny_model, decoder):
 
 
 @requires_cuda
-def test_server_on_cuda_matches_cpu(tiny_model, monkeypatch):
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_server_on_cuda_matches_cpu(tiny_model, monkeypatch, decoder):
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # TF32 LSTMs could flip near-ties
-    servers = [LockstepServer.load(tiny_model, decoder="beam", lm_path=tiny_lm(tiny_model), device=device)
+    servers = [LockstepServer.load(tiny_model, decoder=decoder, lm_path=tiny_lm(tiny_model), device=device)
                for device in ("cpu", "cuda")]
     audio = whole_ticks(servers[0].engine, 3.0, 2)
     texts = [server_text(server, audio)[0] for server in servers]

@@ -11,7 +11,7 @@ import torch
 from acoustic.data import ManifestError, collate, read_manifest
 from acoustic.features import LogMel
 from acoustic.model import BiLSTMCTC, ModelDims
-from acoustic.train import compute_loss, main
+from acoustic.train import TrainConfig, autocast, compute_loss, main
 from lm.decode import greedy_ids
 from lm.vocab import CharVocab
 
@@ -80,6 +80,20 @@ def test_recipe_trains_saves_and_resumes(tone_manifest, tmp_path):
     assert [h["epoch"] for h in second["history"]] == [1, 2]
     assert all(math.isfinite(h["loss"]) and 0 <= h["dev_cer"] for h in second["history"])
     assert "resumed from" in (exp / "train.log").read_text()
+
+
+@pytest.mark.parametrize("chunk", [0, 4])
+def test_bf16_mixed_precision_trains(tone_manifest, tmp_path, chunk):
+    exp = tmp_path / "exp"
+    main(["--train", str(tone_manifest), "--exp", str(exp), "--hidden", "16", "--layers", "1", "--max-frames", "400",
+          "--warmup-steps", "5", "--threads", "1", "--epochs", "2", "--amp", "bf16", "--chunk", str(chunk),
+          "--lookahead", "2" if chunk else "0"])
+    history = torch.load(exp / "last.pt", weights_only=True)["state"]["history"]
+    assert len(history) == 2 and all(math.isfinite(h["loss"]) for h in history)
+    assert torch.load(exp / "last.pt", weights_only=True)["config"]["amp"] == "bf16"
+    with autocast(TrainConfig(train=(str(tone_manifest),), dev=None, exp=str(exp), amp="bf16")):
+        log_probs, _ = BiLSTMCTC(ModelDims(hidden=16, layers=1))(torch.randn(1, 30, 80), torch.tensor([30]))
+    assert log_probs.dtype == torch.bfloat16  # the LSTM really ran in bfloat16
 
 
 def test_manifest_validation(tmp_path):
