@@ -8,7 +8,7 @@ setup:
 
 # Transcribe the bundled sample meeting into Markdown minutes with the shipped model.
 demo: setup
-	@.venv/bin/minutes transcribe samples/meeting.opus -o out -f md,srt,vtt,json,txt --names "Lee,Chen,Mei"
+	@.venv/bin/minutes transcribe samples/meeting.opus -o out -f md,srt,vtt,json,txt --names "Lee,Chen,Mei" --speakers 3
 	@echo "Minutes written to out/meeting.md"
 
 test: setup

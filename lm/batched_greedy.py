@@ -101,14 +101,7 @@ class BatchedGreedy:
         ids = log_probs.argmax(-1)  # (N, T)
         emit = (ids != self.vocab.blank) & (ids != torch.cat([self.last[slots, None], ids[:, :-1]], 1))
         self.last[slots] = ids[:, -1]
-        # each emission's predecessor in the segment (the tail before this chunk, then this chunk's emissions)
-        t = torch.arange(ids.shape[1], device=self.device)
-        latest = torch.where(emit, t, -1).cummax(1).values
-        before = torch.cat([latest.new_full((ids.shape[0], 1), -1), latest[:, :-1]], 1)
-        previous = torch.where(before >= 0, ids.gather(1, before.clamp(min=0)), self.tail[slots, None])
-        keep = emit & ~((ids == self.space) & (previous == self.space))  # no leading or doubled spaces
-        self.tail[slots] = torch.where(latest[:, -1] >= 0, ids.gather(1, latest[:, -1:].clamp(min=0))[:, 0],
-                                       self.tail[slots])
+        keep = self._without_extra_spaces(slots, ids, emit)
         start = self.length[slots]
         added = keep.sum(1)
         self._fit(int((start + added).max()) if slots.numel() else 0)
@@ -117,6 +110,17 @@ class BatchedGreedy:
         self.chars[slots[rows], position] = self.codes[ids[rows, cols]]
         self.length[slots] = start + added
         return added > 0
+
+    def _without_extra_spaces(self, slots: torch.Tensor, ids: torch.Tensor, emit: torch.Tensor) -> torch.Tensor:
+        """The emissions to keep: a space right after a space (or at a segment's start) is dropped. Updates the
+        slots' last emission."""
+        t = torch.arange(ids.shape[1], device=self.device)
+        latest = torch.where(emit, t, -1).cummax(1).values  # each frame's latest emission so far (-1: none)
+        before = torch.cat([latest.new_full((ids.shape[0], 1), -1), latest[:, :-1]], 1)
+        previous = torch.where(before >= 0, ids.gather(1, before.clamp(min=0)), self.tail[slots, None])
+        self.tail[slots] = torch.where(latest[:, -1] >= 0, ids.gather(1, latest[:, -1:].clamp(min=0))[:, 0],
+                                       self.tail[slots])
+        return emit & ~((ids == self.space) & (previous == self.space))
 
     def _fit(self, width: int) -> None:
         if width > self.chars.shape[1]:
