@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from acoustic.augment import AugmentConfig, AugmentedFeatures
 from acoustic.checkpoint import load_model, save_model
-from acoustic.data import collate, load_features, make_batches, read_manifest
+from acoustic.data import ManifestError, collate, load_features, make_batches, read_manifest
 from acoustic.features import FRONTENDS, FeatureConfig, spec_augment
 from acoustic.model import BiLSTMCTC, ModelDims
 from acoustic.streaming import ChunkConfig, chunked_forward
@@ -104,7 +104,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     args = vars(p.parse_args(argv))
     args["train"] = tuple(args["train"])
     args["cache_dir"] = args["cache_dir"] or str(Path(args["exp"]) / "cache")
-    return TrainConfig(**args)
+    try:
+        return TrainConfig(**args)
+    except ValueError as error:
+        p.error(str(error))  # one line and exit status 2, no traceback
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -245,7 +248,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     vocab = CharVocab()
-    feats, targets, dev_feats, dev_texts, paths = load_data(config, vocab)
+    try:
+        feats, targets, dev_feats, dev_texts, paths = load_data(config, vocab)
+    except ManifestError as error:  # missing file, bad columns, empty text: one line, no traceback
+        raise SystemExit(f"python -m acoustic.train: error: {error}") from None
     augmented = AugmentedFeatures(paths, config.features, AugmentConfig(seed=config.seed),
                                   threads=config.threads) if config.augment else None
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True

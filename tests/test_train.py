@@ -96,6 +96,14 @@ def test_bf16_mixed_precision_trains(tone_manifest, tmp_path, chunk):
     assert log_probs.dtype == torch.bfloat16  # the LSTM really ran in bfloat16
 
 
+def test_recipe_reports_bad_input_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="manifest not found"):
+        main(["--train", str(tmp_path / "missing.tsv"), "--exp", str(tmp_path / "exp")])
+    with pytest.raises(SystemExit):
+        main(["--train", str(tmp_path / "missing.tsv"), "--exp", str(tmp_path / "exp"), "--amp", "fp16"])
+    assert "--amp fp16 needs a CUDA device" in capsys.readouterr().err
+
+
 def test_manifest_validation(tmp_path):
     sf.write(tmp_path / "a.wav", np.zeros(1600, np.float32), 16000)
     assert read_manifest(write_manifest(tmp_path, [("a.wav", "HI", "s", "0.1")]))[0].text == "HI"
