@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from bench.asr import machine
-from minutes.diarization import DEFAULT_DIARIZATION, Diarizer, Turn  # sets the offline/telemetry variables
+from minutes.diarization import DEFAULT_DIARIZATION, DiarizationError, Diarizer, Turn  # sets the offline/telemetry variables
 from diarize.devset import Recording, load_devset, part
 from pyannote.core import Annotation, Segment
 from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
@@ -124,7 +124,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--long", type=float, metavar="MINUTES", help="only time one long recording (RTF, peak RSS)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    diarizer = Diarizer.load(args.pipeline)
+    try:
+        diarizer = Diarizer.load(args.pipeline)
+    except DiarizationError as error:
+        sys.exit(f"bench.diarization: {error}")
+    if not (args.dev / "manifest.tsv").is_file():
+        sys.exit(f"bench.diarization: no meetings_dev set in {args.dev} (manifest.tsv is missing)")
     recordings = load_devset(args.dev)
     if args.long:
         print("| recording | output | RTF | CPU RTF | peak RSS |\n|---|---|---:|---:|---:|")

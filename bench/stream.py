@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from acoustic.data import Utterance
+from acoustic.data import ManifestError, Utterance
 from acoustic.features import HOP_LENGTH, SAMPLE_RATE, LogMel
 from bench.asr import load_sets, machine, parse_set, read_audio
 from bench.sets import spread
@@ -345,7 +345,10 @@ def main(argv: list[str] | None = None) -> None:
         recording, sets, audio = load_audio(args.audio), {}, {}
         clips = [recording[i:i + 10 * SAMPLE_RATE] for i in range(0, recording.size, 10 * SAMPLE_RATE)]
     else:
-        sets = load_sets(args.sets or DEFAULT_SETS, args.limit)
+        try:
+            sets = load_sets(args.sets or DEFAULT_SETS, args.limit)
+        except ManifestError as error:
+            sys.exit(f"bench.stream: {error}")
         audio = {u.path: read_audio(u.path) for utts in sets.values() for u in utts}
         clips = list(audio.values())
     models = args.model or [default_stream_model()]
