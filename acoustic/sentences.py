@@ -121,12 +121,16 @@ def is_heldout_text(text: str, every: int = 10) -> bool:
 
 def corpus_split(paths: list[Path], every: int = 100, min_words: int = 3,
                  max_words: int = 20) -> tuple[list[str], list[str]]:
-    """(train, held-out) cleaned corpus lines of min_words..max_words words, split as lm.train_lm splits."""
+    """(train, held-out) cleaned corpus lines of min_words..max_words words, split as lm.train_lm splits; a
+    line that is also held out elsewhere in the corpus (short lines repeat: "what about you") leaves the
+    training side, so no held-out sentence is ever trained on."""
     lines: list[str] = []
     for path in paths:
         lines.extend(prepare_lines(read_lines(path), CharVocab()))
     keep = [(i, line) for i, line in enumerate(lines) if min_words <= line.count(" ") + 1 <= max_words]
-    return ([line for i, line in keep if i % every != every - 1], [line for i, line in keep if i % every == every - 1])
+    heldout = [line for i, line in keep if i % every == every - 1]
+    held = set(heldout)
+    return [line for i, line in keep if i % every != every - 1 and line not in held], heldout
 
 
 def choose_sentences(corpus: list[str], count: int, generated_share: float, split: str,

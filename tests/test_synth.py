@@ -57,6 +57,10 @@ def test_corpus_is_split_like_the_language_model(tmp_path):
     train, heldout = corpus_split([path])
     assert heldout == [lines[100], lines[200]]  # cleaned indices 99 and 199, shifted by the dropped line
     assert len(train) == 248 and not set(train) & set(heldout)
+    with gzip.open(path, "at", encoding="utf-8") as f:  # a held-out line repeated on the training side
+        f.write(lines[100] + "\n")
+    train_again, heldout_again = corpus_split([path])
+    assert heldout_again == heldout and train_again == train
     mixed = choose_sentences(train, 20, 0.25, "train", np.random.default_rng(0))
     assert len(mixed) == 20 and sum(s in train for s in mixed) == 15
 
