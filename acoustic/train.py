@@ -142,6 +142,17 @@ def autocast(config: TrainConfig) -> contextlib.AbstractContextManager:
     return torch.autocast(torch.device(config.device).type, dtype=AMP[config.amp])
 
 
+def optimizer_step(model: BiLSTMCTC, optimizer, scaler: torch.amp.GradScaler, loss: torch.Tensor,
+                   clip_norm: float) -> None:
+    """Backward pass (loss-scaled for fp16), gradient clipping and one optimizer step."""
+    optimizer.zero_grad()
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    scaler.step(optimizer)  # skipped when fp16 gradients overflowed; the scale then shrinks
+    scaler.update()
+
+
 def train_one_epoch(model, optimizer, config: TrainConfig, feats, targets, state: dict,
                     augmented: AugmentedFeatures | None = None, scaler: torch.amp.GradScaler | None = None) -> float:
     model.train()
@@ -158,12 +169,7 @@ def train_one_epoch(model, optimizer, config: TrainConfig, feats, targets, state
             group["lr"] = learning_rate(config, state["step"] + 1)
         with autocast(config):
             loss = compute_loss(model, x, lengths, [targets[i] for i in batch], chunking(config))
-        optimizer.zero_grad()
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-        scaler.step(optimizer)  # skipped when fp16 gradients overflowed; the scale then shrinks
-        scaler.update()
+        optimizer_step(model, optimizer, scaler, loss, config.clip_norm)
         state["step"] += 1
         total += loss.item()
         bar.set_postfix(loss=f"{loss.item():.3f}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -21,7 +20,7 @@ import torch
 from acoustic.checkpoint import load_model
 from acoustic.model import BiLSTMCTC
 from acoustic.streaming import ChunkConfig
-from acoustic.train import AMP, TrainConfig, autocast, compute_loss
+from acoustic.train import AMP, TrainConfig, autocast, compute_loss, optimizer_step
 from bench.asr import machine
 from minutes.streaming import default_stream_model
 
@@ -40,7 +39,7 @@ def run(path: Path, amp: str, chunks: ChunkConfig | None, args: argparse.Namespa
     """Train `args.steps` steps after 3 warm-up steps -> one table row."""
     torch.manual_seed(0)
     model = load_model(path)[0].to(args.device).train()
-    config = replace(TrainConfig(train=("-",), dev=None, exp="-", device=args.device), amp=amp)
+    config = TrainConfig(train=("-",), dev=None, exp="-", device=args.device, amp=amp)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
     scaler = torch.amp.GradScaler(torch.device(args.device).type, enabled=amp == "fp16")
     x, lengths, targets = batch(model, args.batch, args.seconds, args.device)
@@ -53,12 +52,7 @@ def run(path: Path, amp: str, chunks: ChunkConfig | None, args: argparse.Namespa
             started = time.perf_counter()
         with autocast(config):
             loss = compute_loss(model, x, lengths, targets, chunks)
-        optimizer.zero_grad()
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        scaler.step(optimizer)
-        scaler.update()
+        optimizer_step(model, optimizer, scaler, loss, config.clip_norm)
     torch.cuda.synchronize() if cuda else None
     elapsed = time.perf_counter() - started
     audio_h = args.steps * args.batch * args.seconds / 3600
