@@ -1,6 +1,6 @@
 """Training recipe for the BiLSTM-CTC model: resumable, with dev WER/CER each epoch.
 
-    python -m acoustic.train --train a.tsv b.tsv --dev dev.tsv --exp exp/am --epochs 30
+    python -m acoustic.train --train a.tsv b.tsv --dev real_dev.tsv synth_dev.tsv --exp exp/am --epochs 30
 
 --chunk N --lookahead M trains (and validates) the latency-controlled BiLSTM of acoustic.streaming, with
 chunks of N output steps and M steps of look-ahead; --init MODEL starts from a shipped model (fine-tuning).
@@ -37,7 +37,7 @@ AMP = {"off": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 @dataclass(frozen=True)
 class TrainConfig:
     train: tuple[str, ...]
-    dev: str | None
+    dev: tuple[str, ...]  # dev manifests: each scored every epoch, best.pt chosen on their mean CER
     exp: str
     epochs: int = 30
     max_frames: int = 12000  # padded feature frames per batch (100 frames = 1 s)
@@ -83,7 +83,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", nargs="+", action="extend", required=True,
                    help="training manifest TSVs (path text speaker duration); repeat to add more")
-    p.add_argument("--dev", help="dev manifest for WER/CER each epoch and best.pt selection (lowest CER)")
+    p.add_argument("--dev", nargs="+", action="extend", default=[],
+                   help="dev manifests: WER/CER of each every epoch, best.pt chosen on their mean CER; repeat to "
+                   "add more (e.g. real speech and synthetic speech of the training voices)")
     p.add_argument("--exp", required=True, help="experiment folder: last.pt, best.pt, model.pt, train.log")
     for name in ("epochs", "max_frames", "warmup_steps", "dev_limit", "seed", "hidden", "layers", "stack", "threads",
                  "chunk", "lookahead"):
@@ -102,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--frontend", choices=FRONTENDS, default="logmel",
                    help="log-mel features or frozen Whisper tiny.en encoder states (default: logmel)")
     args = vars(p.parse_args(argv))
-    args["train"] = tuple(args["train"])
+    args["train"], args["dev"] = tuple(args["train"]), tuple(args["dev"])
     args["cache_dir"] = args["cache_dir"] or str(Path(args["exp"]) / "cache")
     try:
         return TrainConfig(**args)
@@ -215,13 +217,28 @@ def load_data(config: TrainConfig, vocab: CharVocab):
     keep = [i for i, t in enumerate(targets) if t and feats[i].shape[0] // config.stack >= ctc_min_frames(t)]
     log.info("train: %d utterances, %.2f h (%d dropped: empty or too long a text for the audio)",
              len(keep), sum(utts[i].duration for i in keep) / 3600, len(utts) - len(keep))
-    dev_feats, dev_texts = [], []
-    if config.dev:
-        dev = read_manifest(config.dev)[: config.dev_limit]
-        dev_feats = load_features(dev, config.features, cache, workers=config.threads)
-        dev_texts = [u.text for u in dev]
+    devs = {}
+    for manifest in config.dev:
+        dev = read_manifest(manifest)[: config.dev_limit]
+        devs[manifest] = (load_features(dev, config.features, cache, workers=config.threads), [u.text for u in dev])
     paths = [utts[i].path for i in keep]
-    return [feats[i] for i in keep], [targets[i] for i in keep], dev_feats, dev_texts, paths
+    return [feats[i] for i in keep], [targets[i] for i in keep], devs, paths
+
+
+def validate_all(model: BiLSTMCTC, vocab: CharVocab, devs: dict, config: TrainConfig) -> dict[str, tuple]:
+    """(WER, CER) of each dev set, logged one line per set."""
+    scores = {name: validate(model, vocab, feats, texts, config.max_frames, chunking(config))
+              for name, (feats, texts) in devs.items()}
+    for name, (wer, cer) in scores.items():
+        log.info("  dev %s: WER %.4f CER %.4f", name, wer, cer)
+    return scores
+
+
+def mean_scores(scores: dict[str, tuple]) -> tuple[float | None, float | None]:
+    """The dev sets' mean WER and mean CER (each set counts once, whatever its size); None without dev sets."""
+    if not scores:
+        return None, None
+    return tuple(sum(s[k] for s in scores.values()) / len(scores) for k in (0, 1))
 
 
 def chunking(config: TrainConfig) -> ChunkConfig | None:
@@ -255,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(config.threads)
     vocab = CharVocab()
     try:
-        feats, targets, dev_feats, dev_texts, paths = load_data(config, vocab)
+        feats, targets, devs, paths = load_data(config, vocab)
     except ManifestError as error:  # missing file, bad columns, empty text: one line, no traceback
         raise SystemExit(f"python -m acoustic.train: error: {error}") from None
     augmented = AugmentedFeatures(paths, config.features, AugmentConfig(seed=config.seed),
@@ -272,9 +289,8 @@ def main(argv: list[str] | None = None) -> None:
         log.info("resumed from %s at epoch %d", exp / "last.pt", state["epoch"])
     log.info("model: %s, %.2fM parameters, chunking %s", model.dims,
              sum(p.numel() for p in model.parameters()) / 1e6, chunking(config))
-    if config.init and state["epoch"] == 0 and dev_feats:
-        log.info("before fine-tuning: dev WER %s CER %s", *validate(model, vocab, dev_feats, dev_texts,
-                                                                    config.max_frames, chunking(config)))
+    if config.init and state["epoch"] == 0 and devs:
+        log.info("before fine-tuning: dev WER %s CER %s", *mean_scores(validate_all(model, vocab, devs, config)))
     hours = sum(f.shape[0] for f in feats) * config.features.frame_hops / 360000
     scaler = torch.amp.GradScaler(torch.device(config.device).type, enabled=config.amp == "fp16")
     while state["epoch"] < config.epochs:
@@ -282,9 +298,10 @@ def main(argv: list[str] | None = None) -> None:
         loss = train_one_epoch(model, optimizer, config, feats, targets, state, augmented, scaler)
         state["epoch"] += 1
         state["hours_seen"] += hours
-        wer, cer = (validate(model, vocab, dev_feats, dev_texts, config.max_frames, chunking(config))
-                    if dev_feats else (None, None))
-        state["history"].append({"epoch": state["epoch"], "loss": loss, "dev_wer": wer, "dev_cer": cer})
+        scores = validate_all(model, vocab, devs, config)
+        wer, cer = mean_scores(scores)
+        state["history"].append({"epoch": state["epoch"], "loss": loss, "dev_wer": wer, "dev_cer": cer,
+                                 "dev": {name: list(s) for name, s in scores.items()}})
         log.info("epoch %d loss %.3f dev WER %s CER %s (%.0f s, %.1f h seen)", state["epoch"], loss,
                  wer, cer, time.time() - started, state["hours_seen"])
         # Select on CER: a young character model's WER sits near or above 1 while its CER already falls.

@@ -39,7 +39,7 @@ def run(path: Path, amp: str, chunks: ChunkConfig | None, args: argparse.Namespa
     """Train `args.steps` steps after 3 warm-up steps -> one table row."""
     torch.manual_seed(0)
     model = load_model(path)[0].to(args.device).train()
-    config = TrainConfig(train=("-",), dev=None, exp="-", device=args.device, amp=amp)
+    config = TrainConfig(train=("-",), dev=(), exp="-", device=args.device, amp=amp)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
     scaler = torch.amp.GradScaler(torch.device(args.device).type, enabled=amp == "fp16")
     x, lengths, targets = batch(model, args.batch, args.seconds, args.device)

@@ -11,13 +11,21 @@ from pathlib import Path
 import torch
 
 
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 def history_table(last: Path) -> str:
+    """One row per epoch: loss, the mean dev WER/CER and, with several dev sets, each set's WER / CER."""
     state = torch.load(str(last), weights_only=True)["state"]
-    rows = ["| epoch | train loss | dev WER | dev CER |", "|---:|---:|---:|---:|"]
+    sets = list(state["history"][-1].get("dev", {})) if len(state["history"][-1].get("dev", {})) > 1 else []
+    head = ["epoch", "train loss", "dev WER", "dev CER"] + [f"{Path(name).parent.name}/{Path(name).stem} WER / CER"
+                                                            for name in sets]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for h in state["history"]:
-        wer = "n/a" if h["dev_wer"] is None else f"{h['dev_wer']:.1%}"
-        cer = "n/a" if h["dev_cer"] is None else f"{h['dev_cer']:.1%}"
-        rows.append(f"| {h['epoch']} | {h['loss']:.3f} | {wer} | {cer} |")
+        cells = [str(h["epoch"]), f"{h['loss']:.3f}", percent(h["dev_wer"]), percent(h["dev_cer"])]
+        cells += [" / ".join(map(percent, h["dev"][name])) if name in h.get("dev", {}) else "n/a" for name in sets]
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + f"\n\nHours of audio seen: {state['hours_seen']:.1f} ({state['epoch']} epochs, {state['step']} steps)."
 
 

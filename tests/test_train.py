@@ -1,7 +1,9 @@
 """Training: an overfit-one-batch test proves the model learns; the recipe runs, resumes and validates manifests."""
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +13,11 @@ import torch
 from acoustic.data import ManifestError, collate, read_manifest
 from acoustic.features import LogMel
 from acoustic.model import BiLSTMCTC, ModelDims
-from acoustic.train import TrainConfig, autocast, compute_loss, main
+from acoustic.train import TrainConfig, autocast, compute_loss, main, mean_scores
 from lm.decode import greedy_ids
 from lm.vocab import CharVocab
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TONES = {"a": 300.0, "b": 700.0, "c": 1200.0, " ": None}
 
@@ -82,6 +86,36 @@ def test_recipe_trains_saves_and_resumes(tone_manifest, tmp_path):
     assert "resumed from" in (exp / "train.log").read_text()
 
 
+def test_each_dev_set_is_scored_and_best_is_chosen_on_their_mean_cer(tone_manifest, tmp_path):
+    (tmp_path / "short").mkdir()
+    rows = [line.split("\t") for line in tone_manifest.read_text(encoding="utf-8").splitlines()[1:3]]
+    short = write_manifest(tmp_path / "short", [(str(tmp_path / path), *rest) for path, *rest in rows])
+    exp = tmp_path / "exp"
+    main(["--train", str(tone_manifest), "--dev", str(tone_manifest), "--dev", str(short), "--exp", str(exp),
+          "--hidden", "16", "--layers", "1", "--max-frames", "400", "--warmup-steps", "5", "--threads", "1",
+          "--epochs", "2"])
+    state = torch.load(exp / "last.pt", weights_only=True)["state"]
+    for h in state["history"]:
+        assert set(h["dev"]) == {str(tone_manifest), str(short)}
+        assert h["dev_cer"] == pytest.approx(sum(cer for _, cer in h["dev"].values()) / 2)
+    assert state["best_cer"] == min(h["dev_cer"] for h in state["history"])
+    assert (exp / "train.log").read_text().count(f"dev {short}: WER") == 2
+    table = export_history_table(exp / "last.pt")
+    assert "| short/manifest WER / CER |" in table and len(table.splitlines()) == 2 + 2 + 2
+
+
+def export_history_table(last):
+    spec = importlib.util.spec_from_file_location("export_model", ROOT / "recipes" / "export_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.history_table(last)
+
+
+def test_mean_scores_weighs_each_dev_set_once():
+    assert mean_scores({}) == (None, None)
+    assert mean_scores({"a": (0.5, 0.2), "b": (0.1, 0.4)}) == pytest.approx((0.3, 0.3))
+
+
 @pytest.mark.parametrize("chunk", [0, 4])
 def test_bf16_mixed_precision_trains(tone_manifest, tmp_path, chunk):
     exp = tmp_path / "exp"
@@ -91,7 +125,7 @@ def test_bf16_mixed_precision_trains(tone_manifest, tmp_path, chunk):
     history = torch.load(exp / "last.pt", weights_only=True)["state"]["history"]
     assert len(history) == 2 and all(math.isfinite(h["loss"]) for h in history)
     assert torch.load(exp / "last.pt", weights_only=True)["config"]["amp"] == "bf16"
-    with autocast(TrainConfig(train=(str(tone_manifest),), dev=None, exp=str(exp), amp="bf16")):
+    with autocast(TrainConfig(train=(str(tone_manifest),), dev=(), exp=str(exp), amp="bf16")):
         log_probs, _ = BiLSTMCTC(ModelDims(hidden=16, layers=1))(torch.randn(1, 30, 80), torch.tensor([30]))
     assert log_probs.dtype == torch.bfloat16  # the LSTM really ran in bfloat16
 
