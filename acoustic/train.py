@@ -211,8 +211,11 @@ def ctc_min_frames(target: list[int]) -> int:
 def load_data(config: TrainConfig, vocab: CharVocab):
     """Training features and targets (empty targets dropped), dev features and texts, training audio paths."""
     cache = Path(config.cache_dir) if config.cache_dir else None
-    utts = [u for manifest in config.train for u in read_manifest(manifest)]
-    feats = load_features(utts, config.features, cache, workers=config.threads)
+    # One cache file per manifest: adding a manifest to a recipe computes only the new one's features.
+    manifests = [read_manifest(manifest) for manifest in config.train]
+    utts = [u for utterances in manifests for u in utterances]
+    feats = [f for utterances in manifests for f in load_features(utterances, config.features, cache,
+                                                                  workers=config.threads)]
     targets = [vocab.encode(vocab.clean(u.text)) for u in utts]
     keep = [i for i, t in enumerate(targets) if t and feats[i].shape[0] // config.stack >= ctc_min_frames(t)]
     log.info("train: %d utterances, %.2f h (%d dropped: empty or too long a text for the audio)",

@@ -104,6 +104,21 @@ def test_each_dev_set_is_scored_and_best_is_chosen_on_their_mean_cer(tone_manife
     assert "| short/manifest WER / CER |" in table and len(table.splitlines()) == 2 + 2 + 2
 
 
+def test_features_are_cached_per_manifest(tone_manifest, tmp_path):
+    """Adding a manifest to a recipe computes only that manifest's features; the others come from the cache."""
+    (tmp_path / "more").mkdir()
+    rows = [line.split("\t") for line in tone_manifest.read_text(encoding="utf-8").splitlines()[1:3]]
+    more = write_manifest(tmp_path / "more", [(str(tmp_path / path), *rest) for path, *rest in rows])
+    cache = tmp_path / "cache"
+    common = ["--hidden", "16", "--layers", "1", "--max-frames", "400", "--threads", "1", "--epochs", "1",
+              "--cache-dir", str(cache)]
+    main(["--train", str(tone_manifest), "--exp", str(tmp_path / "a")] + common)
+    (first,) = cache.glob("feats-*.pt")
+    stamp = first.stat().st_mtime_ns
+    main(["--train", str(tone_manifest), str(more), "--exp", str(tmp_path / "b")] + common)
+    assert len(list(cache.glob("feats-*.pt"))) == 2 and first.stat().st_mtime_ns == stamp
+
+
 def export_history_table(last):
     spec = importlib.util.spec_from_file_location("export_model", ROOT / "recipes" / "export_model.py")
     module = importlib.util.module_from_spec(spec)
