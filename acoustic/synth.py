@@ -7,7 +7,8 @@
 Writes OUT/audio/SPEAKER/UTT.flac (16 kHz mono; `--format opus` for compact files), OUT/manifest.tsv
 (path text speaker duration) and OUT/voices.tsv (each pseudo-speaker's engine, voice, prosody, licence, split).
 The `heldout` split uses only held-out voices and sentences (see acoustic/voices.py, acoustic/sentences.py).
-Rerunning the same command reuses the audio already rendered. Engines take turns; the turns of engines that are
+Rerunning the same command reuses the audio already rendered; Ctrl-C still writes the manifest of what was
+rendered (exit code 130). Engines take turns; the turns of engines that are
 not installed are skipped with a warning (recipes/setup_synth.sh installs them), the other utterances stay the
 same. Exit code 0, 1 if some sentences failed to render, 2 on bad options or when no voice can run.
 """
@@ -101,9 +102,17 @@ def render_one(voice: Voice, text: str, path: Path, config: SynthConfig) -> floa
 
 def synthesize(config: SynthConfig, sentences: list[str], speakers: list[Voice], missing: dict[str, str],
                hook=None) -> list[str]:
-    """Render every sentence with its speaker (skipping engines in `missing`); write manifest.tsv and voices.tsv.
-    Returns the failures."""
+    """Render every sentence with its speaker (skipping engines in `missing`); write manifest.tsv and voices.tsv,
+    also when interrupted (Ctrl-C): then they list what was rendered so far. Returns the failures."""
     rows, failures = [], []
+    try:
+        render_all(config, sentences, speakers, missing, rows, failures, hook)
+    finally:
+        write_manifests(config, speakers, rows)
+    return failures
+
+
+def render_all(config, sentences, speakers, missing, rows: list, failures: list, hook) -> None:
     extension = "opus" if config.format == "opus" else "flac"
     for index, (text, voice) in enumerate(zip(sentences, speakers)):
         relative = Path("audio") / voice.id / f"{config.split}-{config.seed}-{index:06d}.{extension}"
@@ -115,13 +124,17 @@ def synthesize(config: SynthConfig, sentences: list[str], speakers: list[Voice],
             failures.append(f"{relative}: {error}")
         if hook:
             hook("synthesize", completed=index + 1, total=len(sentences))
-    used = {v.id: v for v in speakers[: len(sentences)] if v.base.engine not in missing}.values()
+
+
+def write_manifests(config: SynthConfig, speakers: list[Voice], rows: list) -> None:
+    """manifest.tsv of the rendered rows, voices.tsv of the pseudo-speakers they use."""
+    present = {row[2] for row in rows}
+    used = {v.id: v for v in speakers if v.id in present}.values()
     write_tsv(config.out / "voices.tsv", ("speaker", "engine", "voice", "tempo", "warp", "pitch", "noise", "split",
                                           "licence"),
               [(v.id, v.base.engine, v.base.name, v.tempo, v.warp, v.pitch, v.noise, v.base.split, v.base.licence)
                for v in used])
     write_tsv(config.out / "manifest.tsv", COLUMNS, rows)
-    return failures
 
 
 def list_voices() -> None:
@@ -186,7 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     speakers = assign_speakers(bases, config)
     config.out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(sentences), desc=f"synthesize {config.split}", unit="utt")
-    failures = synthesize(config, sentences, speakers, missing, hook=lambda step, completed, total: bar.update(1))
+    try:
+        failures = synthesize(config, sentences, speakers, missing,
+                              hook=lambda step, completed, total: bar.update(1))
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"acoustic.synth: interrupted; {config.out / 'manifest.tsv'} lists what was rendered so far "
+              "(rerun the same command to go on)", file=sys.stderr)
+        return 130
     bar.close()
     for failure in failures:
         print(f"acoustic.synth: failed: {failure}", file=sys.stderr)

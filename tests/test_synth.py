@@ -110,6 +110,29 @@ def test_synth_writes_a_valid_manifest_and_reuses_audio(corpus, tmp_path, capsys
     assert read_manifest(out / "manifest.tsv") == utterances and utterances[0].path.stat().st_mtime_ns == stamp
 
 
+@needs_espeak
+def test_interrupted_synth_keeps_a_manifest_of_what_it_rendered(corpus, tmp_path, monkeypatch, capsys):
+    import acoustic.synth as synth
+
+    rendered = synth.render_one
+    calls = []
+
+    def render_then_interrupt(*args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(args)
+        return rendered(*args)
+
+    monkeypatch.setattr(synth, "render_one", render_then_interrupt)
+    out = tmp_path / "synth"
+    assert main(["--out", str(out), "--sentences", "4", "--voices", "espeak-ng_en-us+m1", "--text", str(corpus)]) == 130
+    assert "lists what was rendered so far" in capsys.readouterr().err
+    utterances = read_manifest(out / "manifest.tsv")
+    assert [u.path.name for u in utterances] == ["train-0-000000.flac", "train-0-000001.flac"]
+    speakers = [line.split("\t")[0] for line in (out / "voices.tsv").read_text().splitlines()[1:]]
+    assert sorted(speakers) == sorted({u.speaker for u in utterances})
+
+
 def test_synth_refuses_bad_options(corpus, tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--voices", "no-such-voice*", "--text", str(corpus)]) == 2
     assert "no voice can run" in capsys.readouterr().err
