@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from acoustic.data import COLUMNS, write_tsv
+from acoustic.data import COLUMNS, ManifestError, read_manifest, write_tsv
 from acoustic.features import SAMPLE_RATE
 from acoustic.sentences import choose_sentences, corpus_split
 from acoustic.voices import SPLITS, BaseVoice, Voice, catalogue, engine_missing, pseudo_speakers, render
@@ -45,6 +45,7 @@ class SynthConfig:
     text: tuple[Path, ...] = ()
     generated_share: float = 0.3
     format: str = "flac"
+    exclude: tuple[Path, ...] = ()  # manifests whose sentences are not rendered (a dev set unseen in training)
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -101,23 +102,23 @@ def render_one(voice: Voice, text: str, path: Path, config: SynthConfig) -> floa
 
 
 def synthesize(config: SynthConfig, sentences: list[str], speakers: list[Voice], missing: dict[str, str],
-               hook=None) -> list[str]:
+               hook=None, excluded: frozenset[str] = frozenset()) -> list[str]:
     """Render every sentence with its speaker (skipping engines in `missing`); write manifest.tsv and voices.tsv,
     also when interrupted (Ctrl-C): then they list what was rendered so far. Returns the failures."""
     rows, failures = [], []
     try:
-        render_all(config, sentences, speakers, missing, rows, failures, hook)
+        render_all(config, sentences, speakers, missing, rows, failures, hook, excluded)
     finally:
         write_manifests(config, speakers, rows)
     return failures
 
 
-def render_all(config, sentences, speakers, missing, rows: list, failures: list, hook) -> None:
+def render_all(config, sentences, speakers, missing, rows: list, failures: list, hook, excluded) -> None:
     extension = "opus" if config.format == "opus" else "flac"
     for index, (text, voice) in enumerate(zip(sentences, speakers)):
         relative = Path("audio") / voice.id / f"{config.split}-{config.seed}-{index:06d}.{extension}"
         try:
-            if voice.base.engine not in missing:
+            if voice.base.engine not in missing and text.lower() not in excluded:
                 duration = render_one(voice, text, config.out / relative, config)
                 rows.append((relative.as_posix(), text, voice.id, f"{duration:.3f}"))
         except (RuntimeError, OSError, ValueError) as error:
@@ -159,6 +160,9 @@ def parse_args(argv: list[str] | None) -> SynthConfig | None:
                    f"(default: {DEFAULT_TEXT}/*.txt.gz)")
     p.add_argument("--generated-share", type=float, default=0.3, help="share of generated meeting sentences")
     p.add_argument("--format", choices=FORMATS, default="flac")
+    p.add_argument("--exclude", type=Path, nargs="+", default=[], metavar="MANIFEST",
+                   help="skip sentences that these manifests already hold (e.g. a dev set of the training "
+                   "voices that repeats no training sentence); the other utterances stay the same")
     p.add_argument("--list-voices", action="store_true", help="print the voice catalogue and exit")
     args = p.parse_args(argv)
     if args.list_voices:
@@ -170,7 +174,8 @@ def parse_args(argv: list[str] | None) -> SynthConfig | None:
         return SynthConfig(out=args.out, split=args.split, sentences=args.sentences, seed=args.seed,
                            voices=tuple(v.strip() for v in args.voices.split(",") if v.strip()),
                            speakers_per_voice=args.speakers_per_voice, text=text,
-                           generated_share=args.generated_share, format=args.format)
+                           generated_share=args.generated_share, format=args.format,
+                           exclude=tuple(args.exclude))
     except ValueError as error:
         p.error(str(error))
 
@@ -192,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not config.text:
         print(f"acoustic.synth: no corpus text in {DEFAULT_TEXT}: generated meeting sentences only", file=sys.stderr)
+    try:
+        excluded = frozenset(u.text.lower() for manifest in config.exclude for u in read_manifest(manifest))
+    except ManifestError as error:
+        print(f"acoustic.synth: --exclude: {error}", file=sys.stderr)
+        return 2
     train_lines, heldout_lines = corpus_split(list(config.text))
     rng = np.random.default_rng([config.seed, SPLITS.index(config.split), 0])
     sentences = choose_sentences(train_lines if config.split == "train" else heldout_lines, config.sentences,
@@ -201,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=len(sentences), desc=f"synthesize {config.split}", unit="utt")
     try:
         failures = synthesize(config, sentences, speakers, missing,
-                              hook=lambda step, completed, total: bar.update(1))
+                              hook=lambda step, completed, total: bar.update(1), excluded=excluded)
     except KeyboardInterrupt:
         bar.close()
         print(f"acoustic.synth: interrupted; {config.out / 'manifest.tsv'} lists what was rendered so far "
@@ -210,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     for failure in failures:
         print(f"acoustic.synth: failed: {failure}", file=sys.stderr)
-    rendered = [v for v in speakers[: len(sentences)] if v.base.engine not in missing]
+    rendered = [v for text, v in zip(sentences, speakers) if v.base.engine not in missing
+                and text.lower() not in excluded]
+    skipped = sum(text.lower() in excluded for text in sentences)
     print(f"{len(rendered) - len(failures)} utterances by {len({v.id for v in rendered})} speakers "
-          f"({len({v.base.id for v in rendered})} voices) in {config.out / 'manifest.tsv'}")
+          f"({len({v.base.id for v in rendered})} voices) in {config.out / 'manifest.tsv'}"
+          + (f"; {skipped} sentences skipped: already in --exclude manifests" if skipped else ""))
     return 1 if failures else 0
 
 

@@ -133,6 +133,21 @@ def test_interrupted_synth_keeps_a_manifest_of_what_it_rendered(corpus, tmp_path
     assert sorted(speakers) == sorted({u.speaker for u in utterances})
 
 
+@needs_espeak
+def test_exclude_skips_sentences_other_manifests_hold(corpus, tmp_path, capsys):
+    args = ["--sentences", "4", "--voices", "espeak-ng_en-us+m1", "--text", str(corpus)]
+    assert main(["--out", str(tmp_path / "all"), *args]) == 0
+    everything = read_manifest(tmp_path / "all" / "manifest.tsv")
+    seen = tmp_path / "seen.tsv"
+    seen.write_text(f"path\ttext\tspeaker\tduration\n{everything[1].path}\t{everything[1].text.upper()}\ts\t1\n")
+    assert main(["--out", str(tmp_path / "dev"), *args, "--exclude", str(seen)]) == 0
+    assert "1 sentences skipped" in capsys.readouterr().out
+    dev = read_manifest(tmp_path / "dev" / "manifest.tsv")
+    assert [(u.path.name, u.text) for u in dev] == [(u.path.name, u.text) for i, u in enumerate(everything) if i != 1]
+    assert main(["--out", str(tmp_path / "bad"), *args, "--exclude", str(tmp_path / "none.tsv")]) == 2
+    assert "--exclude" in capsys.readouterr().err
+
+
 def test_synth_refuses_bad_options(corpus, tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--voices", "no-such-voice*", "--text", str(corpus)]) == 2
     assert "no voice can run" in capsys.readouterr().err
