@@ -102,15 +102,15 @@ def render_one(voice: Voice, text: str, path: Path, config: SynthConfig) -> floa
 
 
 def synthesize(config: SynthConfig, sentences: list[str], speakers: list[Voice], missing: dict[str, str],
-               hook=None, excluded: frozenset[str] = frozenset()) -> list[str]:
+               hook=None, excluded: frozenset[str] = frozenset()) -> tuple[list[tuple], list[str]]:
     """Render every sentence with its speaker (skipping engines in `missing`); write manifest.tsv and voices.tsv,
-    also when interrupted (Ctrl-C): then they list what was rendered so far. Returns the failures."""
+    also when interrupted (Ctrl-C): then they list what was rendered so far. Returns (manifest rows, failures)."""
     rows, failures = [], []
     try:
         render_all(config, sentences, speakers, missing, rows, failures, hook, excluded)
     finally:
         write_manifests(config, speakers, rows)
-    return failures
+    return rows, failures
 
 
 def render_all(config, sentences, speakers, missing, rows: list, failures: list, hook, excluded) -> None:
@@ -210,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     config.out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(sentences), desc=f"synthesize {config.split}", unit="utt")
     try:
-        failures = synthesize(config, sentences, speakers, missing,
-                              hook=lambda step, completed, total: bar.update(1), excluded=excluded)
+        rows, failures = synthesize(config, sentences, speakers, missing,
+                                    hook=lambda step, completed, total: bar.update(1), excluded=excluded)
     except KeyboardInterrupt:
         bar.close()
         print(f"acoustic.synth: interrupted; {config.out / 'manifest.tsv'} lists what was rendered so far "
@@ -220,11 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     for failure in failures:
         print(f"acoustic.synth: failed: {failure}", file=sys.stderr)
-    rendered = [v for text, v in zip(sentences, speakers) if v.base.engine not in missing
-                and text.lower() not in excluded]
+    used = {row[2] for row in rows}
     skipped = sum(text.lower() in excluded for text in sentences)
-    print(f"{len(rendered) - len(failures)} utterances by {len({v.id for v in rendered})} speakers "
-          f"({len({v.base.id for v in rendered})} voices) in {config.out / 'manifest.tsv'}"
+    print(f"{len(rows)} utterances by {len(used)} speakers "
+          f"({len({v.base.id for v in speakers if v.id in used})} voices) in {config.out / 'manifest.tsv'}"
           + (f"; {skipped} sentences skipped: already in --exclude manifests" if skipped else ""))
     return 1 if failures else 0
 

@@ -18,7 +18,8 @@ def percent(value: float | None) -> str:
 def history_table(last: Path) -> str:
     """One row per epoch: loss, the mean dev WER/CER and, with several dev sets, each set's WER / CER."""
     state = torch.load(str(last), weights_only=True)["state"]
-    sets = list(state["history"][-1].get("dev", {})) if len(state["history"][-1].get("dev", {})) > 1 else []
+    sets = list(state["history"][-1].get("dev", {}))
+    sets = sets if len(sets) > 1 else []
     head = ["epoch", "train loss", "dev WER", "dev CER"] + [f"{Path(name).parent.name}/{Path(name).stem} WER / CER"
                                                             for name in sets]
     rows = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]

@@ -86,10 +86,15 @@ def test_recipe_trains_saves_and_resumes(tone_manifest, tmp_path):
     assert "resumed from" in (exp / "train.log").read_text()
 
 
+def first_two_rows(manifest, folder):
+    """A second manifest, in its own folder, of the first two utterances of `manifest` (absolute paths)."""
+    folder.mkdir()
+    rows = [line.split("\t") for line in manifest.read_text(encoding="utf-8").splitlines()[1:3]]
+    return write_manifest(folder, [(str(manifest.parent / path), *rest) for path, *rest in rows])
+
+
 def test_each_dev_set_is_scored_and_best_is_chosen_on_their_mean_cer(tone_manifest, tmp_path):
-    (tmp_path / "short").mkdir()
-    rows = [line.split("\t") for line in tone_manifest.read_text(encoding="utf-8").splitlines()[1:3]]
-    short = write_manifest(tmp_path / "short", [(str(tmp_path / path), *rest) for path, *rest in rows])
+    short = first_two_rows(tone_manifest, tmp_path / "short")
     exp = tmp_path / "exp"
     main(["--train", str(tone_manifest), "--dev", str(tone_manifest), "--dev", str(short), "--exp", str(exp),
           "--hidden", "16", "--layers", "1", "--max-frames", "400", "--warmup-steps", "5", "--threads", "1",
@@ -106,9 +111,7 @@ def test_each_dev_set_is_scored_and_best_is_chosen_on_their_mean_cer(tone_manife
 
 def test_features_are_cached_per_manifest(tone_manifest, tmp_path):
     """Adding a manifest to a recipe computes only that manifest's features; the others come from the cache."""
-    (tmp_path / "more").mkdir()
-    rows = [line.split("\t") for line in tone_manifest.read_text(encoding="utf-8").splitlines()[1:3]]
-    more = write_manifest(tmp_path / "more", [(str(tmp_path / path), *rest) for path, *rest in rows])
+    more = first_two_rows(tone_manifest, tmp_path / "more")
     cache = tmp_path / "cache"
     common = ["--hidden", "16", "--layers", "1", "--max-frames", "400", "--threads", "1", "--epochs", "1",
               "--cache-dir", str(cache)]
