@@ -107,6 +107,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     args["train"], args["dev"] = tuple(args["train"]), tuple(args["dev"])
     args["cache_dir"] = args["cache_dir"] or str(Path(args["exp"]) / "cache")
     try:
+        if args["init"]:  # the checkpoint's shape wins: the length filter and the log use the real stacking
+            dims = load_model(args["init"])[0].dims
+            args.update(hidden=dims.hidden, layers=dims.layers, stack=dims.stack, dropout=dims.dropout)
         return TrainConfig(**args)
     except ValueError as error:
         p.error(str(error))  # one line and exit status 2, no traceback

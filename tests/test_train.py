@@ -10,10 +10,11 @@ import pytest
 import soundfile as sf
 import torch
 
+from acoustic.checkpoint import save_model
 from acoustic.data import ManifestError, collate, read_manifest
-from acoustic.features import LogMel
+from acoustic.features import FeatureConfig, LogMel
 from acoustic.model import BiLSTMCTC, ModelDims
-from acoustic.train import TrainConfig, autocast, compute_loss, main, mean_scores
+from acoustic.train import TrainConfig, autocast, compute_loss, main, mean_scores, parse_args
 from lm.decode import greedy_ids
 from lm.vocab import CharVocab
 
@@ -173,3 +174,13 @@ def test_manifest_validation(tmp_path):
         read_manifest(write_manifest(tmp_path, [("a.wav", "HI", "s", "0.1")], header="file\ttext"))
     with pytest.raises(ManifestError, match="manifest not found"):
         read_manifest(tmp_path / "nope.tsv")
+
+
+def test_init_checkpoint_sets_the_model_shape(tmp_path):
+    """--init's stacking, width and depth win over the defaults: the length filter must use the real stacking."""
+    model = BiLSTMCTC(ModelDims(stack=1, hidden=12, layers=2))
+    save_model(tmp_path / "init.pt", model, CharVocab(), FeatureConfig())
+    config = parse_args(["--train", "t.tsv", "--exp", str(tmp_path / "exp"), "--init", str(tmp_path / "init.pt")])
+    assert (config.stack, config.hidden, config.layers) == (1, 12, 2) and config.dims.stack == 1
+    with pytest.raises(SystemExit):
+        parse_args(["--train", "t.tsv", "--exp", str(tmp_path / "exp"), "--init", str(tmp_path / "missing.pt")])
