@@ -6,8 +6,8 @@ Each new LSTM unit copies an existing unit's incoming weights (all four gates, i
 directions), so the copy's activations equal the original's at every step; every weight that reads those units
 (the recurrent matrix, the next layer's input, the output layer) is shared out between the original and its
 copies, so the sums they feed are unchanged. The wider model starts where the trained one stands, and further
-training (`python -m acoustic.train --init OUT`) has more units to spend. `--noise` perturbs the copied incoming
-weights a little so that the copies drift apart (dropout does that too).
+training (`python -m acoustic.train --init OUT`) has more units to spend. `--noise` adds a little noise to every
+LSTM weight matrix (relative to its spread) so that copies drift apart sooner (dropout parts them too).
 """
 from __future__ import annotations
 
