@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error(str(error))
     save_model(args.out, wide, vocab, features)
     print(f"{args.model}: {model.dims.hidden} -> {args.hidden} units, "
-          f"{sum(p.numel() for p in wide.parameters()) / 1e6:.2f}M parameters -> {args.out}")
+          f"{sum(w.numel() for w in wide.parameters()) / 1e6:.2f}M parameters -> {args.out}")
 
 
 if __name__ == "__main__":
