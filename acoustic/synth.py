@@ -1,6 +1,6 @@
 """Synthetic training and dev speech: sentences spoken by many freely licensed TTS voices and pseudo-speakers.
 
-    python -m acoustic.synth --out exp/synth/train --split train --sentences 20000 --seed 0
+    python -m acoustic.synth --out exp/synth/train --split train --sentences 20000 --seed 0 [--jobs 4]
     python -m acoustic.synth --out exp/synth/heldout --split heldout --sentences 200 --seed 0
     python -m acoustic.synth --list-voices
 
@@ -18,11 +18,13 @@ import argparse
 import fnmatch
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 from tqdm import tqdm
 
 from acoustic.data import COLUMNS, ManifestError, read_manifest, write_tsv
@@ -46,14 +48,16 @@ class SynthConfig:
     generated_share: float = 0.3
     format: str = "flac"
     exclude: tuple[Path, ...] = ()  # manifests whose sentences are not rendered (a dev set unseen in training)
+    jobs: int = 1  # rendering processes
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise ValueError(f"unknown split {self.split!r}; choose one of: {', '.join(SPLITS)}")
         if self.format not in FORMATS:
             raise ValueError(f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}")
-        if self.sentences < 1 or self.speakers_per_voice < 1 or not 0.0 <= self.generated_share <= 1.0:
-            raise ValueError("--sentences and --speakers-per-voice must be >= 1, --generated-share in 0..1")
+        counts = (self.sentences, self.speakers_per_voice, self.jobs)
+        if min(counts) < 1 or not 0.0 <= self.generated_share <= 1.0:
+            raise ValueError("--sentences, --speakers-per-voice and --jobs must be >= 1, --generated-share in 0..1")
 
 
 def select_voices(config: SynthConfig) -> tuple[list[BaseVoice], dict[str, str]]:
@@ -114,17 +118,45 @@ def synthesize(config: SynthConfig, sentences: list[str], speakers: list[Voice],
 
 
 def render_all(config, sentences, speakers, missing, rows: list, failures: list, hook, excluded) -> None:
+    """Render in `config.jobs` processes; rows and failures come out in sentence order, also when interrupted."""
     extension = "opus" if config.format == "opus" else "flac"
-    for index, (text, voice) in enumerate(zip(sentences, speakers)):
-        relative = Path("audio") / voice.id / f"{config.split}-{config.seed}-{index:06d}.{extension}"
-        try:
-            if voice.base.engine not in missing and text.lower() not in excluded:
-                duration = render_one(voice, text, config.out / relative, config)
-                rows.append((relative.as_posix(), text, voice.id, f"{duration:.3f}"))
-        except (RuntimeError, OSError, ValueError) as error:
-            failures.append(f"{relative}: {error}")
-        if hook:
-            hook("synthesize", completed=index + 1, total=len(sentences))
+    items = [(index, text, voice, Path("audio") / voice.id / f"{config.split}-{config.seed}-{index:06d}.{extension}")
+             for index, (text, voice) in enumerate(zip(sentences, speakers))
+             if voice.base.engine not in missing and text.lower() not in excluded]
+    results = {}
+    try:
+        for index, result in _rendered(config, items):
+            results[index] = result
+            if hook:
+                hook("synthesize", completed=len(results), total=len(items))
+    finally:
+        for index in sorted(results):
+            ok, value = results[index]
+            (rows if ok else failures).append(value)
+
+
+def _rendered(config: SynthConfig, items: list):
+    """(index, result) of each item as it finishes: one by one here, or from a pool of config.jobs processes."""
+    if config.jobs == 1:
+        yield from ((item[0], render_item(config, item)) for item in items)
+        return
+    pool = ProcessPoolExecutor(config.jobs, initializer=torch.set_num_threads, initargs=(1,))
+    try:
+        futures = {pool.submit(render_item, config, item): item[0] for item in items}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def render_item(config: SynthConfig, item: tuple) -> tuple[bool, object]:
+    """(True, manifest row) or (False, why it failed) for one (index, text, voice, relative path)."""
+    _, text, voice, relative = item
+    try:
+        duration = render_one(voice, text, config.out / relative, config)
+    except (RuntimeError, OSError, ValueError) as error:
+        return False, f"{relative}: {error}"
+    return True, (relative.as_posix(), text, voice.id, f"{duration:.3f}")
 
 
 def write_manifests(config: SynthConfig, speakers: list[Voice], rows: list) -> None:
@@ -163,6 +195,8 @@ def parse_args(argv: list[str] | None) -> SynthConfig | None:
     p.add_argument("--exclude", type=Path, nargs="+", default=[], metavar="MANIFEST",
                    help="skip sentences that these manifests already hold (e.g. a dev set of the training "
                    "voices that repeats no training sentence); the other utterances stay the same")
+    p.add_argument("--jobs", type=int, default=1, help="rendering processes (default 1); the output is the "
+                   "same for any number")
     p.add_argument("--list-voices", action="store_true", help="print the voice catalogue and exit")
     args = p.parse_args(argv)
     if args.list_voices:
@@ -175,7 +209,7 @@ def parse_args(argv: list[str] | None) -> SynthConfig | None:
                            voices=tuple(v.strip() for v in args.voices.split(",") if v.strip()),
                            speakers_per_voice=args.speakers_per_voice, text=text,
                            generated_share=args.generated_share, format=args.format,
-                           exclude=tuple(args.exclude))
+                           exclude=tuple(args.exclude), jobs=args.jobs)
     except ValueError as error:
         p.error(str(error))
 
@@ -208,10 +242,14 @@ def main(argv: list[str] | None = None) -> int:
                                  config.generated_share, config.split, rng)
     speakers = assign_speakers(bases, config)
     config.out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(sentences), desc=f"synthesize {config.split}", unit="utt")
+    bar = tqdm(desc=f"synthesize {config.split}", unit="utt")
+
+    def advance(step: str, completed: int, total: int) -> None:
+        bar.total = total
+        bar.update(1)
+
     try:
-        rows, failures = synthesize(config, sentences, speakers, missing,
-                                    hook=lambda step, completed, total: bar.update(1), excluded=excluded)
+        rows, failures = synthesize(config, sentences, speakers, missing, hook=advance, excluded=excluded)
     except KeyboardInterrupt:
         bar.close()
         print(f"acoustic.synth: interrupted; {config.out / 'manifest.tsv'} lists what was rendered so far "

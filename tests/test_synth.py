@@ -111,6 +111,18 @@ def test_synth_writes_a_valid_manifest_and_reuses_audio(corpus, tmp_path, capsys
 
 
 @needs_espeak
+def test_parallel_rendering_writes_the_same_manifest_in_order(corpus, tmp_path, capsys):
+    args = ["--sentences", "6", "--voices", "espeak-ng_en-us+m1,espeak-ng_en-us+f2", "--text", str(corpus)]
+    assert main(["--out", str(tmp_path / "one"), *args]) == 0
+    assert main(["--out", str(tmp_path / "two"), *args, "--jobs", "2"]) == 0
+    one, two = (read_manifest(tmp_path / name / "manifest.tsv") for name in ("one", "two"))
+    assert len(two) == 6 and [u.path.name for u in two] == [f"train-0-{i:06d}.flac" for i in range(6)]
+    assert [(u.text, u.speaker, u.duration) for u in two] == [(u.text, u.speaker, u.duration) for u in one]
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(sf.read(a.path)[0], sf.read(b.path)[0])
+
+
+@needs_espeak
 def test_interrupted_synth_keeps_a_manifest_of_what_it_rendered(corpus, tmp_path, monkeypatch, capsys):
     import acoustic.synth as synth
 
@@ -154,6 +166,10 @@ def test_synth_refuses_bad_options(corpus, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path), "--sentences", "0"])
     assert exit_info.value.code == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path), "--jobs", "0"])
+    assert exit_info.value.code == 2 and "--jobs must be >= 1" in capsys.readouterr().err
     if shutil.which("espeak-ng"):
         assert main(["--out", str(tmp_path), "--voices", "espeak-ng_en-us+m1", "--text", str(tmp_path / "no.txt")]) == 2
         assert "text file not found" in capsys.readouterr().err
