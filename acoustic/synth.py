@@ -120,38 +120,37 @@ def synthesize(config: SynthConfig, sentences: list[str], speakers: list[Voice],
 def render_all(config, sentences, speakers, missing, rows: list, failures: list, hook, excluded) -> None:
     """Render in `config.jobs` processes; rows and failures come out in sentence order, also when interrupted."""
     extension = "opus" if config.format == "opus" else "flac"
-    items = [(index, text, voice, Path("audio") / voice.id / f"{config.split}-{config.seed}-{index:06d}.{extension}")
-             for index, (text, voice) in enumerate(zip(sentences, speakers))
-             if voice.base.engine not in missing and text.lower() not in excluded]
+    jobs = {index: (text, voice, Path("audio") / voice.id / f"{config.split}-{config.seed}-{index:06d}.{extension}")
+            for index, (text, voice) in enumerate(zip(sentences, speakers))
+            if voice.base.engine not in missing and text.lower() not in excluded}
     results = {}
     try:
-        for index, result in _rendered(config, items):
+        for index, result in _rendered(config, jobs):
             results[index] = result
             if hook:
-                hook("synthesize", completed=len(results), total=len(items))
+                hook("synthesize", completed=len(results), total=len(jobs))
     finally:
         for index in sorted(results):
             ok, value = results[index]
             (rows if ok else failures).append(value)
 
 
-def _rendered(config: SynthConfig, items: list):
-    """(index, result) of each item as it finishes: one by one here, or from a pool of config.jobs processes."""
+def _rendered(config: SynthConfig, jobs: dict):
+    """(index, result) of each job as it finishes: one by one here, or from a pool of config.jobs processes."""
     if config.jobs == 1:
-        yield from ((item[0], render_item(config, item)) for item in items)
+        yield from ((index, render_item(config, *job)) for index, job in jobs.items())
         return
     pool = ProcessPoolExecutor(config.jobs, initializer=torch.set_num_threads, initargs=(1,))
     try:
-        futures = {pool.submit(render_item, config, item): item[0] for item in items}
+        futures = {pool.submit(render_item, config, *job): index for index, job in jobs.items()}
         for future in as_completed(futures):
             yield futures[future], future.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def render_item(config: SynthConfig, item: tuple) -> tuple[bool, object]:
-    """(True, manifest row) or (False, why it failed) for one (index, text, voice, relative path)."""
-    _, text, voice, relative = item
+def render_item(config: SynthConfig, text: str, voice: Voice, relative: Path) -> tuple[bool, object]:
+    """(True, manifest row) or (False, why it failed) for one sentence and its file under config.out."""
     try:
         duration = render_one(voice, text, config.out / relative, config)
     except (RuntimeError, OSError, ValueError) as error:
