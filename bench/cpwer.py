@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 from meeteval.wer.wer.cp import cp_word_error_rate
 
@@ -33,6 +34,7 @@ from minutes.diarization import DiarizationError, SpeakerHint, Turn
 from minutes.model import Minutes
 from minutes.pipeline import Transcriber
 from minutes.speakers import DEFAULT_DIARIZATION, attribute, load_diarizer
+from minutes.speech import SpeechTrack
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meetings_dev" / "manifest.tsv"
 
@@ -84,15 +86,20 @@ def read_rttm(path: Path) -> list[Turn]:
     return turns
 
 
-def transcript(meeting: Meeting, transcriber: Transcriber, cache: Path) -> Minutes:
-    """The meeting's minutes (no speakers), from the cache if this model already transcribed it."""
+def transcript(meeting: Meeting, transcriber: Transcriber, cache: Path) -> tuple[Minutes, SpeechTrack]:
+    """The meeting's minutes (no speakers) and the speech track the transcription filled (what `minutes
+    transcribe` hands the diarizer), from the cache if this model already transcribed it."""
     path = cache / f"{meeting.name.replace('/', '_')}.{transcriber.name}.json"
-    if path.exists():
-        return Minutes.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    minutes = transcriber.transcribe(load_audio(meeting.audio), source=meeting.audio.name)
+    speech = transcriber.speech_track()
+    if path.exists() and path.with_suffix(".speech.npy").exists():
+        values = np.load(path.with_suffix(".speech.npy"))
+        speech.add(0.0, values, len(values) * speech.step)
+        return Minutes.from_dict(json.loads(path.read_text(encoding="utf-8"))), speech
+    minutes = transcriber.transcribe(load_audio(meeting.audio), source=meeting.audio.name, speech=speech)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(minutes.to_dict()), encoding="utf-8")
-    return minutes
+    np.save(path.with_suffix(".speech.npy"), speech.values())
+    return minutes, speech
 
 
 def _join(pairs) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     tallies: dict[str, Tally] = {}
     diarized_s = audio_s = 0.0
     for meeting in read_meetings(args.manifest):
-        minutes = transcript(meeting, transcriber, args.cache)
+        minutes, speech = transcript(meeting, transcriber, args.cache)
         tally = tallies.setdefault(part(meeting.name), Tally())
         reference = normalize(" ".join(text for _, _, text in sorted(meeting.reference))).split()
         tally.words += len(reference)
@@ -144,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         if diarizer:
             hint = SpeakerHint(num=len(meeting.by_speaker())) if args.known_count else SpeakerHint()
             started = time.perf_counter()
-            turns = diarizer(load_audio(meeting.audio), hint, None)
+            turns = diarizer(load_audio(meeting.audio), hint, None, speech)
             diarized_s += time.perf_counter() - started
             audio_s += minutes.duration
             tally.add("model", cp_errors(meeting, minutes, turns))

@@ -3,6 +3,8 @@ tune/report part (diarize.devset: hyper-parameters were tuned on the `tune` part
 
     python -m bench.diarization [--pipeline models/diarization] [--dev ../shared/data/meetings_dev]
     python -m bench.diarization --long 120     # RTF and peak RSS on a 120-minute recording
+The diarizer gets the speech track of the shipped acoustic model (`--model`; `--no-speech-track`: none), as in
+`minutes transcribe`; the transcription that fills it is not timed (it runs anyway).
 
 DER and JER come from pyannote.metrics with the UEM of each recording (ami_debug has one; elsewhere the whole
 file). pyannote's `collar` is the total width removed around each reference boundary, so the NIST-style
@@ -28,6 +30,8 @@ import torch
 from bench.asr import machine
 from minutes.diarization import DEFAULT_DIARIZATION, DiarizationError, Diarizer, Turn  # sets the offline/telemetry variables
 from diarize.devset import Recording, load_devset, part
+from minutes.pipeline import Transcriber
+from minutes.speech import SpeechTrack
 from pyannote.core import Annotation, Segment
 from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 
@@ -79,13 +83,24 @@ def one_speaker(reference: Annotation) -> Annotation:
     return ann
 
 
-def evaluate(diarizer: Diarizer, recordings: list[Recording]) -> list[str]:
+def speech_of(transcriber: Transcriber | None, audio: np.ndarray) -> SpeechTrack | None:
+    """The speech track `minutes transcribe` hands the diarizer: the one its transcription fills (untimed here:
+    the transcription runs anyway)."""
+    if transcriber is None:
+        return None
+    track = transcriber.speech_track()
+    transcriber.transcribe(audio, speech=track)
+    return track
+
+
+def evaluate(diarizer: Diarizer, recordings: list[Recording], transcriber: Transcriber | None) -> list[str]:
     """Table rows: per (subset, part), our pipeline then the one-speaker peer; totals per part."""
     groups: dict[tuple[str, str], tuple[Scores, Scores]] = {}
     for r in recordings:
         audio = r.audio()
+        speech = speech_of(transcriber, audio)
         wall, cpu = time.perf_counter(), time.process_time()
-        turns = diarizer(audio)
+        turns = diarizer(audio, speech=speech)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         hyp = annotation(turns, r.uri)
         for key in ((r.subset, part(r)), ("all", part(r))):
@@ -101,13 +116,14 @@ def evaluate(diarizer: Diarizer, recordings: list[Recording]) -> list[str]:
     return rows
 
 
-def long_run(diarizer: Diarizer, recordings: list[Recording], minutes: float) -> str:
+def long_run(diarizer: Diarizer, recordings: list[Recording], minutes: float, transcriber: Transcriber | None) -> str:
     """RTF and peak RSS on the so762 meetings concatenated (and repeated) to `minutes`."""
     parts = [r.audio() for r in recordings if r.subset == "so762"]
     audio = np.concatenate(parts)
     audio = np.tile(audio, int(np.ceil(minutes * 60 * SAMPLE_RATE / len(audio))))[: int(minutes * 60 * SAMPLE_RATE)]
+    speech = transcriber.speech_of(audio) if transcriber else None  # what a live recording gets; untimed
     wall, cpu = time.perf_counter(), time.process_time()
-    turns = diarizer(audio)
+    turns = diarizer(audio, speech=speech)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
     speakers = len({t.speaker for t in turns})
@@ -122,23 +138,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dev", type=Path, default=Path("../shared/data/meetings_dev"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--long", type=float, metavar="MINUTES", help="only time one long recording (RTF, peak RSS)")
+    p.add_argument("--model", type=Path, help="acoustic model whose speech track the diarizer gets (default: "
+                   "the shipped one, as `minutes transcribe`)")
+    p.add_argument("--no-speech-track", action="store_true", help="diarize without the transcriber's speech track")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
         diarizer = Diarizer.load(args.pipeline)
-    except DiarizationError as error:
+        transcriber = None if args.no_speech_track else Transcriber.load(args.model)
+    except (DiarizationError, OSError, ValueError) as error:
         sys.exit(f"bench.diarization: {error}")
     if not (args.dev / "manifest.tsv").is_file():
         sys.exit(f"bench.diarization: no meetings_dev set in {args.dev} (manifest.tsv is missing)")
     recordings = load_devset(args.dev)
     if args.long:
         print("| recording | output | RTF | CPU RTF | peak RSS |\n|---|---|---:|---:|---:|")
-        print(long_run(diarizer, recordings, args.long))
+        print(long_run(diarizer, recordings, args.long, transcriber))
     else:
         print("| set (part) | system | files | audio min | DER % | DER % (+-0.25 s) | JER % | speakers hyp / ref "
               "| RTF | CPU RTF |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        print("\n".join(evaluate(diarizer, recordings)))
-    print(f"\nPipeline: {args.pipeline}; threads: {args.threads}; machine: {machine()} (no GPU); "
+        print("\n".join(evaluate(diarizer, recordings, transcriber)))
+    track = "none" if transcriber is None else transcriber.name
+    print(f"\nPipeline: {args.pipeline}; speech track: {track}; threads: {args.threads}; machine: {machine()} (no GPU); "
           f"date: {datetime.now().astimezone().isoformat(timespec='minutes')}; "
           f"command: `{shlex.join(['python', '-m', 'bench.diarization', *argv])}`")
 

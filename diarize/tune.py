@@ -9,7 +9,9 @@ over all tune recordings.
 With --windows it tunes minutes.diarization.WindowClustering instead (quiet-speech gate, min_duration_off,
 window length with the hop half of it, clustering threshold, minimum cluster size; score: the mean of the
 subsets' DERs) and writes it as the config's `minutes` section, which makes minutes.diarization cluster short
-windows of the detected speech rather than run pyannote's clustering.
+windows of the detected speech rather than run pyannote's clustering. Then, for the chosen windows, the speech
+gate (the transcriber's speech track: smoothing, threshold, dilation) and the padding of the regions (pad,
+bridge), against no gate (`--no-speech-gate` skips this step; `--model` picks the acoustic model).
     python -m diarize.tune --pipeline exp/diar/pipeline --windows
 """
 from __future__ import annotations
@@ -21,9 +23,10 @@ import itertools
 import logging
 import os
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
@@ -38,8 +41,10 @@ from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 from acoustic.features import SAMPLE_RATE  # noqa: E402
 from diarize.devset import Recording, load_devset, part  # noqa: E402
 from diarize.package import write_config  # noqa: E402
-from minutes.diarization import (Diarizer, WindowClustering, cluster_windows, drop_quiet,  # noqa: E402
-                                 label_speech, speech_regions, speech_windows, window_embeddings)
+from minutes.diarization import (FRAME_STEP, Diarizer, WindowClustering, cluster_windows,  # noqa: E402
+                                 drop_quiet, keep_where, label_speech, pad_regions, speech_regions,
+                                 speech_windows, window_embeddings)
+from minutes.pipeline import Transcriber  # noqa: E402
 
 log = logging.getLogger("diarize.tune")
 
@@ -56,6 +61,8 @@ GRIDS = {
 WINDOW_GRID = {"quiet_db": (None, 40.0, 35.0, 30.0, 25.0, 20.0), "min_duration_off": (0.0, 0.2, 0.5),
                "window": (1.5, 2.0), "threshold": (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7),
                "min_cluster_size": (1, 3, 6)}
+GATE_GRID = {"speech_smooth": (0.25, 0.5, 1.0), "speech_threshold": (0.1, 0.15, 0.2, 0.3),
+             "speech_dilate": (0.2, 0.3, 0.45), "pad": (0.0, 0.1, 0.2, 0.25, 0.3), "bridge": (0.0, 0.25, 0.5)}
 
 
 def pipeline_file(recording: Recording) -> dict:
@@ -139,6 +146,51 @@ def search_windows(folder: Path, dev: Path) -> tuple[WindowClustering, float]:
     return min(trials, key=lambda t: t[1])
 
 
+def search_gate(folder: Path, dev: Path, config: WindowClustering,
+                transcriber: Transcriber) -> tuple[WindowClustering, float]:
+    """(config with the best speech gate and padding, score) for the window clustering `config`: the
+    transcriber's speech track (as `minutes transcribe` fills it) gates the speech regions, GATE_GRID's values
+    tried in every combination against no gate. The windows are computed once on the ungated regions; a trial
+    keeps those whose centre lies in the gated regions (close to re-windowing them, at no embedding cost).
+    Same score as search_windows."""
+    diarizer = Diarizer.load(folder)
+    diarizer.pipeline.training = True
+    files = [{**pipeline_file(r), "subset": r.subset} for r in load_devset(dev) if part(r) == "tune"]
+    material = []
+    for f in files:
+        audio = f["waveform"][0].numpy()
+        regions = speech_regions(diarizer.pipeline, f, config.min_duration_off)
+        regions = drop_quiet(regions, audio, config.quiet_db) if config.quiet_db is not None else regions
+        spans = speech_windows(regions, config.window, config.hop)
+        track = transcriber.speech_track()
+        transcriber.transcribe(audio, speech=track)
+        material.append((regions, spans.mean(axis=1), window_embeddings(diarizer.pipeline, audio, spans, config.window),
+                         track, len(audio) / SAMPLE_RATE))
+    trials = [(config, gate_score(files, material, config))]
+    for values in itertools.product(*GATE_GRID.values()):
+        candidate = replace(config, **dict(zip(GATE_GRID, values)))
+        trials.append((candidate, gate_score(files, material, candidate)))
+        log.info("%s mean DER %.2f", candidate, trials[-1][1])
+    return min(trials, key=lambda t: t[1])
+
+
+def gate_score(files: list[dict], material: list[tuple], config: WindowClustering) -> float:
+    """Mean over subsets of the DER with `config`'s speech gate and padding (see search_gate)."""
+    metrics = {subset: DiarizationErrorRate(collar=0.0, skip_overlap=False) for subset in {f["subset"] for f in files}}
+    for f, (regions, centres, embeddings, track, duration) in zip(files, material):
+        if config.speech_threshold is not None:
+            keep = track.mask(FRAME_STEP, int(np.ceil(duration / FRAME_STEP)), config.speech_smooth,
+                              config.speech_threshold, config.speech_dilate)
+            regions = keep_where(regions, keep)
+        inside = np.array([any(a <= c < b for a, b in regions) for c in centres], dtype=bool)
+        labels = cluster_windows(embeddings[inside], config.threshold, min_cluster_size=config.min_cluster_size)
+        if config.speech_threshold is not None:
+            regions = pad_regions(regions, config.pad, config.bridge, duration)
+        turns = label_speech(regions, centres[inside], labels)
+        metrics[f["subset"]](f["annotation"], as_annotation(turns, f["uri"]), uem=f["annotated"])
+    return sum(100 * abs(m) for m in metrics.values()) / len(metrics)
+
+
 def as_annotation(turns: list, uri: str) -> Annotation:
     ann = Annotation(uri=uri)
     for i, t in enumerate(turns):
@@ -152,6 +204,9 @@ def main() -> None:
     p.add_argument("--dev", type=Path, default=Path("../shared/data/meetings_dev"))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--windows", action="store_true", help="tune window clustering (minutes.diarization)")
+    p.add_argument("--no-speech-gate", action="store_true",
+                   help="with --windows: no speech gate from the transcriber's speech track")
+    p.add_argument("--model", type=Path, help="acoustic model whose speech track gates (default: the shipped one)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -159,6 +214,8 @@ def main() -> None:
     init = {k: v for k, v in config["pipeline"]["params"].items() if not str(v).startswith("$model")}
     if args.windows:
         windows, der = search_windows(args.pipeline, args.dev)
+        if not args.no_speech_gate:
+            windows, der = search_gate(args.pipeline, args.dev, windows, Transcriber.load(args.model))
         write_config(args.pipeline, init, config["params"], {"clustering": "windows", **asdict(windows)})
         log.info("best: %s tune DER %.2f%% -> %s", windows, der, args.pipeline / "config.yaml")
         return

@@ -92,16 +92,20 @@ def file_date(path: Path) -> str:
 def transcribe_file(source: Path, transcriber: Transcriber, settings: Settings, hook: Hook | None = None,
                     date: str | None = None) -> tuple[Minutes, list[str]]:
     """The steps of one file -> (minutes, warnings): decode it in blocks and transcribe window by window
-    (bounded memory), then, if asked, diarize the whole file and attribute the words to speakers.
+    (bounded memory), then, if asked, diarize the whole file (with the transcription's speech track) and
+    attribute the words to speakers.
     `date` defaults to the file's (see file_date)."""
     total_s, blocks = stream_audio(source)
+    # the diarizer's speech gate was tuned on the offline model's track; the streaming engine (--stream) has none
+    speech = transcriber.speech_track() if settings.speakers and isinstance(transcriber, Transcriber) else None
+    options = {"speech": speech} if speech is not None else {}
     minutes = transcriber.transcribe_blocks(blocks, source=source.name, hook=hook, date=date or file_date(source),
-                                            total_s=total_s)
+                                            total_s=total_s, **options)
     if settings.speakers is None:
         return minutes, []
     from minutes.speakers import add_speakers  # pyannote is heavy: only when diarizing
 
-    return add_speakers(minutes, load_audio(source), settings.speakers, hook)
+    return add_speakers(minutes, load_audio(source), settings.speakers, hook, speech)
 
 
 def render(minutes: Minutes, formats: Iterable[str]) -> dict[str, str]:

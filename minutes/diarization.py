@@ -1,7 +1,8 @@
 """Speaker diarization: who spoke when, from the local pyannote.audio pipeline under models/diarization.
 
-The contract the rest of minutes relies on: `Diarizer.load(path)` then `diarizer(audio, hint, hook)` gives
-speaker turns in seconds, labels `SPEAKER_00`, `SPEAKER_01`, ... in order of first appearance.
+The contract the rest of minutes relies on: `Diarizer.load(path)` then `diarizer(audio, hint, hook, speech)`
+gives speaker turns in seconds, labels `SPEAKER_00`, `SPEAKER_01`, ... in order of first appearance; `speech`
+is the transcriber's speech track of the same audio (minutes.speech), used when the folder's config asks.
 A folder whose config.yaml has `minutes: {clustering: windows, ...}` is run with `WindowClustering` (its
 segmentation model finds speech, speakers come from clustering short windows of it); otherwise the pyannote
 pipeline runs as configured.
@@ -20,6 +21,7 @@ import torch
 import yaml
 
 from acoustic.features import SAMPLE_RATE
+from minutes.speech import SpeechTrack
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
@@ -62,13 +64,23 @@ class WindowClustering:
     nearest larger one; each 10 ms speech frame takes the label of the nearest window centre. One speaker per
     frame (overlapped speech keeps one label). With `quiet_db`, speech whose level (power over 0.5 s) is more
     than `quiet_db` dB under the recording's loud level (95th percentile of that level) is dropped first:
-    distant talk and noise a far-field microphone picks up, which the segmentation model calls speech."""
+    distant talk and noise a far-field microphone picks up, which the segmentation model calls speech.
+    With `speech_threshold` and a speech track from the transcriber (minutes.speech), only speech within
+    `speech_dilate` s of frames where the track's mean over `speech_smooth` s exceeds `speech_threshold` is
+    kept (the acoustic model does not call breaths and background noise speech), and the kept regions are
+    widened by `pad` s on both sides and gaps under `bridge` s closed before the frames are labelled (tuned
+    together with the gate; without a track neither applies)."""
     window: float = 1.5
     hop: float = 0.75
     threshold: float = 0.5
     min_duration_off: float = 0.0
     min_cluster_size: int = 1
     quiet_db: float | None = None
+    speech_threshold: float | None = None
+    speech_smooth: float = 0.5
+    speech_dilate: float = 0.3
+    pad: float = 0.0
+    bridge: float = 0.0
 
 
 FRAME_STEP = 0.01  # s, resolution of the output turns
@@ -107,9 +119,10 @@ class Diarizer:
         return cls(pipeline, window_clustering(path))
 
     def __call__(self, audio: np.ndarray, hint: SpeakerHint = SpeakerHint(),
-                 hook: Callable[..., None] | None = None) -> list[Turn]:
+                 hook: Callable[..., None] | None = None, speech: SpeechTrack | None = None) -> list[Turn]:
         """Speaker turns (within the audio) of float32 mono 16 kHz `audio` (n,), honouring the speaker-count
-        `hint`. Raises ValueError for non-mono input, DiarizationError when pyannote fails."""
+        `hint`; `speech` (the transcriber's track of this audio) gates the speech regions when the config has
+        `speech_threshold`. Raises ValueError for non-mono input, DiarizationError when pyannote fails."""
         if audio.ndim != 1:
             raise ValueError(f"expected mono audio of shape (n,), got {audio.shape}")
         waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
@@ -119,7 +132,7 @@ class Diarizer:
             with warnings.catch_warnings(), torch.inference_mode():
                 warnings.simplefilter("ignore")
                 if self.windows is not None:
-                    return self._by_windows(file, hint, _relay(hook, duration))
+                    return self._by_windows(file, hint, _relay(hook, duration), speech)
                 output = self.pipeline(file, num_speakers=hint.num, min_speakers=hint.min,
                                        max_speakers=hint.max, hook=_relay(hook, duration))
         except (RuntimeError, ValueError) as error:
@@ -129,14 +142,23 @@ class Diarizer:
         return first_appearance_labels([Turn(float(s.start), min(float(s.end), duration), str(k))
                                         for s, _, k in annotation.itertracks(yield_label=True) if s.start < duration])
 
-    def _by_windows(self, file: dict, hint: SpeakerHint, hook: Callable[..., None] | None) -> list[Turn]:
+    def _by_windows(self, file: dict, hint: SpeakerHint, hook: Callable[..., None] | None,
+                    speech: SpeechTrack | None) -> list[Turn]:
         config = self.windows
+        audio = file["waveform"][0].numpy()
         regions = speech_regions(self.pipeline, file, config.min_duration_off, hook)
         if config.quiet_db is not None:
-            regions = drop_quiet(regions, file["waveform"][0].numpy(), config.quiet_db)
+            regions = drop_quiet(regions, audio, config.quiet_db)
+        gated = config.speech_threshold is not None and speech is not None
+        if gated:
+            frames = int(np.ceil(len(audio) / SAMPLE_RATE / FRAME_STEP))
+            regions = keep_where(regions, speech.mask(FRAME_STEP, frames, config.speech_smooth,
+                                                      config.speech_threshold, config.speech_dilate))
         spans = speech_windows(regions, config.window, config.hop)
-        embeddings = window_embeddings(self.pipeline, file["waveform"][0].numpy(), spans, config.window, hook)
+        embeddings = window_embeddings(self.pipeline, audio, spans, config.window, hook)
         labels = cluster_windows(embeddings, config.threshold, hint, config.min_cluster_size)
+        if gated:
+            regions = pad_regions(regions, config.pad, config.bridge, len(audio) / SAMPLE_RATE)
         return first_appearance_labels(label_speech(regions, spans.mean(axis=1), labels))
 
 
@@ -177,15 +199,34 @@ def drop_quiet(regions: list[tuple[float, float]], audio: np.ndarray, quiet_db: 
     """The parts of `regions` whose level is within `quiet_db` dB of the recording's loud level (see
     WindowClustering), at FRAME_STEP resolution."""
     level = frame_level_db(audio)
-    loud = level > np.percentile(level, 95) - quiet_db
+    return keep_where(regions, level > np.percentile(level, 95) - quiet_db)
+
+
+def keep_where(regions: list[tuple[float, float]], keep: np.ndarray) -> list[tuple[float, float]]:
+    """The parts of `regions` inside the frames where `keep` (booleans, one per FRAME_STEP from 0 s) is true."""
     kept = []
     for start, end in regions:
         first = int(start / FRAME_STEP)
-        run = loud[first: int(np.ceil(end / FRAME_STEP))]
+        run = keep[first: int(np.ceil(end / FRAME_STEP))]
         edges = np.flatnonzero(np.diff(np.concatenate([[0], run.astype(np.int8), [0]])))
-        kept.extend((max(start, (first + a) * FRAME_STEP), min(end, (first + b) * FRAME_STEP))
-                    for a, b in zip(edges[::2], edges[1::2]))
+        pieces = ((max(start, (first + a) * FRAME_STEP), min(end, (first + b) * FRAME_STEP))
+                  for a, b in zip(edges[::2], edges[1::2]))
+        kept.extend((a, b) for a, b in pieces if b - a >= FRAME_STEP / 2)  # rounding can leave an empty sliver
     return kept
+
+
+def pad_regions(regions: list[tuple[float, float]], pad: float, bridge: float,
+                duration: float) -> list[tuple[float, float]]:
+    """Sorted `regions` each widened by `pad` s on both sides (within 0..`duration`), then merged where they
+    overlap or the gap between them is under `bridge` s."""
+    merged: list[tuple[float, float]] = []
+    for start, end in regions:
+        start, end = max(0.0, start - pad), min(duration, end + pad)
+        if merged and start - merged[-1][1] < max(bridge, 1e-9):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def frame_level_db(audio: np.ndarray, smooth: float = 0.5) -> np.ndarray:

@@ -19,6 +19,7 @@ from lm.rnnlm import load_lm
 from lm.vocab import CharVocab
 from minutes.model import Minutes, Word
 from minutes.segmenting import split_on_pauses
+from minutes.speech import SpeechTrack
 from minutes.windows import Windows
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -84,23 +85,40 @@ class Transcriber:
         return cls(path, options, Path(lm_path) if lm_path else DEFAULT_LM)
 
     def transcribe(self, audio: np.ndarray, source: str = "", hook: Hook | None = None,
-                   date: str | None = None) -> Minutes:
+                   date: str | None = None, speech: SpeechTrack | None = None) -> Minutes:
         """Float32 mono 16 kHz samples (n,) -> Minutes; `hook(step, completed=, total=)` reports progress."""
-        return self.transcribe_blocks([audio], source, hook, date, total_s=audio.size / SAMPLE_RATE)
+        return self.transcribe_blocks([audio], source, hook, date, total_s=audio.size / SAMPLE_RATE, speech=speech)
+
+    def speech_track(self) -> SpeechTrack:
+        """An empty track at this model's output frame rate, for `transcribe_blocks(..., speech=)`."""
+        return SpeechTrack(frames_to_seconds(1, self.stride))
+
+    def speech_of(self, audio: np.ndarray) -> SpeechTrack:
+        """The speech track of `audio` without decoding (for audio transcribed piecewise, e.g. a live recording):
+        the acoustic model over consecutive windows of max_chunk_s."""
+        track = self.speech_track()
+        size = int(self.options.max_chunk_s * SAMPLE_RATE)
+        for start in range(0, audio.size, size):
+            window = audio[start: start + size]
+            if window.size >= SAMPLE_RATE // 10 and float(np.abs(window).max()) >= SILENCE_PEAK:
+                track.add(start / SAMPLE_RATE, self._speech_probs(self.emissions(window)), window.size / SAMPLE_RATE)
+        return track
 
     def transcribe_blocks(self, blocks: Iterable[np.ndarray], source: str = "", hook: Hook | None = None,
-                          date: str | None = None, total_s: float | None = None) -> Minutes:
+                          date: str | None = None, total_s: float | None = None,
+                          speech: SpeechTrack | None = None) -> Minutes:
         """Float32 mono 16 kHz sample blocks of any size (e.g. `stream_audio`) -> Minutes, in bounded memory.
 
         Windows of at most max_chunk_s are cut at pauses; a word that touches a cut is dropped and its audio
         carried into the next window, so no word is split. The result does not depend on the block sizes.
-        `hook("transcribe", completed=seconds, total=total_s)` reports progress after each window.
+        `hook("transcribe", completed=seconds, total=total_s)` reports progress after each window. A `speech`
+        track (from `speech_track()`) receives every window's speech probabilities (1 - P(blank)).
         """
         windows = Windows(blocks, int(self.options.max_chunk_s * SAMPLE_RATE))
         words: list[Word] = []
         for start, window in windows:
             if float(np.abs(window).max()) >= SILENCE_PEAK:  # digital silence has no words
-                found = self._decode_chunk(window, start / SAMPLE_RATE)
+                found = self._decode_chunk(window, start / SAMPLE_RATE, speech)
                 words.extend(self._carry_over(windows, start, window.size, found))
             if hook:
                 hook("transcribe", completed=(start + window.size) / SAMPLE_RATE, total=total_s)
@@ -127,6 +145,10 @@ class Transcriber:
             feats = self.frontend(chunk)[None]  # (1, frames, dim)
             return self.model(feats, torch.tensor([feats.shape[1]]))[0][0]
 
+    def _speech_probs(self, log_probs: torch.Tensor) -> np.ndarray:
+        """1 - P(blank) of each frame of one chunk's log-probs (T, vocab)."""
+        return 1.0 - log_probs[:, self.vocab.blank].exp().numpy()
+
     def decode(self, log_probs: torch.Tensor) -> str:
         """Text of one chunk's log-probs (T, vocab) with the configured decoder."""
         if self.options.decoder == "greedy":
@@ -135,8 +157,10 @@ class Transcriber:
             return beam_search(log_probs, self.vocab, self.lm, self.options.beam,
                                dict(self.options.hotwords))[0].text
 
-    def _decode_chunk(self, chunk: np.ndarray, offset: float) -> list[Word]:
+    def _decode_chunk(self, chunk: np.ndarray, offset: float, speech: SpeechTrack | None = None) -> list[Word]:
         log_probs = self.emissions(chunk)
+        if speech is not None:
+            speech.add(offset, self._speech_probs(log_probs), chunk.size / SAMPLE_RATE)
         text = " ".join(self.decode(log_probs).split())
         last = chunk.size / SAMPLE_RATE
         return [Word(w.word, offset + min(frames_to_seconds(w.start_frame, self.stride), last),

@@ -16,9 +16,10 @@ import numpy as np
 
 from minutes import diarization
 from minutes.diarization import DEFAULT_DIARIZATION, DiarizationError, SpeakerHint, Turn
+from minutes.speech import SpeechTrack
 from minutes.model import Minutes, Segment, Word
 
-Diarize = Callable[[np.ndarray, SpeakerHint, Any], list[Turn]]  # diarizer(audio, hint, hook) -> turns
+Diarize = Callable[..., list[Turn]]  # diarizer(audio, hint, hook, speech) -> turns (minutes.diarization.Diarizer)
 
 _MIN_SPAN = 1e-3  # a zero-length word counts as 1 ms, so a turn around it still overlaps it
 _TIE = 1e-6  # overlaps this close (seconds) are ties
@@ -246,11 +247,12 @@ def resolve(model: Path | None, hint: SpeakerHint, names: Names | None,
 
 
 def add_speakers(minutes: Minutes, audio: np.ndarray, options: SpeakerOptions,
-                 hook: Callable[..., None] | None = None) -> tuple[Minutes, list[str]]:
-    """Diarize 16 kHz float32 `audio`, attribute the words of `minutes` and apply the names. Returns the
-    minutes and warnings (one line each); if diarization fails the minutes come back without speakers."""
+                 hook: Callable[..., None] | None = None, speech: SpeechTrack | None = None) -> tuple[Minutes, list[str]]:
+    """Diarize 16 kHz float32 `audio` (with the transcriber's `speech` track of it, when there is one),
+    attribute the words of `minutes` and apply the names. Returns the minutes and warnings (one line each); if
+    diarization fails the minutes come back without speakers."""
     try:
-        turns = load_diarizer(options.model)(audio, options.hint, hook)
+        turns = load_diarizer(options.model)(audio, options.hint, hook, speech)
     except DiarizationError as error:
         return minutes, [f"diarization failed ({error}); minutes written without speakers"]
     minutes = attribute(minutes, turns)

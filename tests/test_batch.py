@@ -242,7 +242,7 @@ def test_a_word_at_a_cut_is_carried_into_the_next_window(tiny_model, monkeypatch
     transcriber = Transcriber(tiny_model, make_options("greedy", max_chunk_s=6.0), tiny_lm(tiny_model))
     seen = []
 
-    def fake_decode(chunk: np.ndarray, offset: float) -> list[Word]:
+    def fake_decode(chunk: np.ndarray, offset: float, speech=None) -> list[Word]:  # type: ignore[no-untyped-def]
         seen.append((offset, chunk.size / 16000))
         end = offset + chunk.size / 16000
         return [Word("early", offset + 0.1, offset + 0.5, 1.0), Word("late", end - 0.6, end, 1.0)]

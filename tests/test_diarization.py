@@ -25,7 +25,8 @@ from diarize.train_embedding import eer, embedding_model  # noqa: E402
 from diarize.train_segmentation import SegmentationConfig, chunk_targets, segmentation_model  # noqa: E402
 from minutes.diarization import (DEFAULT_DIARIZATION, DiarizationError, Diarizer, SpeakerHint, Turn,  # noqa: E402
                                  WindowClustering, cluster_windows, drop_quiet, first_appearance_labels,
-                                 label_speech, merge_small_clusters, speech_windows)
+                                 label_speech, merge_small_clusters, pad_regions, speech_windows)
+from minutes.speech import SpeechTrack  # noqa: E402
 
 DRY = MeetingConfig(duration=30.0, speakers=(3, 3), reverb=0.0, noise=0.0)
 
@@ -271,6 +272,46 @@ def test_window_diarizer_returns_well_formed_turns(window_pipeline: Path, num: i
     if num is not None:
         assert len({t.speaker for t in turns}) == num
     assert progress == sorted(progress) and progress[-1] == 24.0
+
+
+@pytest.fixture(scope="module")
+def gated_pipeline(window_pipeline: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The window pipeline gated by the transcriber's speech track, regions padded 0.25 s."""
+    import shutil
+
+    import yaml
+
+    root = tmp_path_factory.mktemp("gated") / "pipeline"
+    shutil.copytree(window_pipeline, root)
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["minutes"].update(quiet_db=None, speech_threshold=0.2, speech_smooth=0.5, speech_dilate=0.3, pad=0.25,
+                             bridge=0.25)
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+def test_speech_track_keeps_only_speech_the_transcriber_heard(gated_pipeline: Path) -> None:
+    audio = np.concatenate([make_speech_like(8.0, seed=s) for s in range(3)])
+    diarizer = Diarizer.load(gated_pipeline)
+    track = SpeechTrack(step=0.02)
+    heard = np.zeros(1200, dtype=np.float32)
+    heard[400:800] = 1.0  # the acoustic model hears speech from 8 to 16 s only
+    track.add(0.0, heard, 24.0)
+    turns = diarizer(audio, SpeakerHint(), None, track)
+    reach = 0.5 / 2 + 0.3 + 0.25 + 0.05  # half the smoothing, the dilation, the padding, a frame or two
+    assert turns and all(8.0 - reach <= t.start and t.end <= 16.0 + reach for t in turns)
+    ungated = diarizer(audio, SpeakerHint())  # no track (nothing transcribed): the segmentation's regions alone
+    assert sum(t.end - t.start for t in ungated) > sum(t.end - t.start for t in turns) + 4.0
+    silent = SpeechTrack(step=0.02)
+    silent.add(0.0, np.zeros(1200, dtype=np.float32), 24.0)
+    assert diarizer(audio, SpeakerHint(), None, silent) == []
+
+
+def test_pad_regions_widens_merges_and_stays_inside_the_audio() -> None:
+    regions = [(0.1, 1.0), (1.4, 2.0), (3.0, 3.5), (9.8, 9.9)]
+    assert np.allclose(pad_regions(regions, 0.2, 0.0, 10.0), [(0.0, 2.2), (2.8, 3.7), (9.6, 10.0)])
+    assert np.allclose(pad_regions(regions, 0.0, 0.5, 10.0), [(0.1, 2.0), (3.0, 3.5), (9.8, 9.9)])
+    assert pad_regions([], 0.2, 0.5, 10.0) == []
 
 
 def test_bad_minutes_section_is_a_one_line_error(window_pipeline: Path, tmp_path: Path) -> None:

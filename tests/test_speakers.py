@@ -264,6 +264,7 @@ class FakeDiarizer:
 
     loads: list[Path] = []
     hints: list[SpeakerHint] = []
+    speech: list = []  # the speech track each call got
     fail = False
 
     @classmethod
@@ -275,17 +276,21 @@ class FakeDiarizer:
         cls.loads.append(path)
         return cls()
 
-    def __call__(self, audio: np.ndarray, hint: SpeakerHint, hook) -> list[Turn]:  # type: ignore[no-untyped-def]
+    def __call__(self, audio: np.ndarray, hint: SpeakerHint, hook, speech=None) -> list[Turn]:  # type: ignore[no-untyped-def]
         self.hints.append(hint)
+        self.speech.append(speech)
         if self.fail:
             raise DiarizationError("out of tea")
         hook("diarize", completed=1, total=1)
         return TURNS
 
 
-def fake_transcribe(self, blocks, source: str = "", hook=None, date=None, total_s=None) -> Minutes:  # type: ignore[no-untyped-def]
-    """Fixed words (the tiny random model's are arbitrary), so attribution is known."""
+def fake_transcribe(self, blocks, source: str = "", hook=None, date=None, total_s=None, speech=None) -> Minutes:  # type: ignore[no-untyped-def]
+    """Fixed words (the tiny random model's are arbitrary), so attribution is known; the speech track, when
+    given, says speech throughout."""
     samples = sum(block.size for block in ([blocks] if isinstance(blocks, np.ndarray) else blocks))
+    if speech is not None:
+        speech.add(0.0, np.ones(int(samples / 16000 / speech.step)), samples / 16000)
     return Minutes(source=source, duration=samples / 16000, model="tiny", date=date,
                    segments=(Segment(0.1, 2.3, "hello everyone thanks anna", WORDS),))
 
@@ -301,6 +306,7 @@ def diarizer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type[FakeDiariz
     monkeypatch.setattr(Transcriber, "transcribe_blocks", fake_transcribe, raising=False)
     monkeypatch.setattr(FakeDiarizer, "loads", [])
     monkeypatch.setattr(FakeDiarizer, "hints", [])
+    monkeypatch.setattr(FakeDiarizer, "speech", [])
     monkeypatch.setattr(FakeDiarizer, "fail", False)
     speakers.load_diarizer.cache_clear()
     yield FakeDiarizer
@@ -318,6 +324,8 @@ def test_transcribe_names_carry_into_every_format(capsys, tiny_model, speech_lik
     assert error_lines(err) == [] and "warning" not in err
     assert diarizer.loads == [diarizer_dir := speakers.DEFAULT_DIARIZATION] and diarizer_dir.is_dir()  # loaded once
     assert diarizer.hints == [SpeakerHint(), SpeakerHint()]
+    # each file's transcription filled the speech track the diarizer got
+    assert all(track is not None and track.values().min() == 1.0 for track in diarizer.speech)
     assert_named_everywhere(out, "speech", ("Anna", "Bartek"))
     assert_named_everywhere(out, "second", ("Anna", "Bartek"))
 

@@ -302,10 +302,11 @@ async def until(pilot, condition, seconds: float = 30.0) -> None:  # type: ignor
     raise AssertionError("the app never reached the expected state")
 
 
-def two_speakers(audio: np.ndarray) -> list:
-    """A fake diarizer: SPEAKER_00 speaks the first half, SPEAKER_01 the rest."""
+def two_speakers(audio: np.ndarray, speech=None) -> list:  # type: ignore[no-untyped-def]
+    """A fake diarizer: SPEAKER_00 speaks the first half, SPEAKER_01 the rest; it needs the speech track."""
     from minutes.diarization import Turn
 
+    assert speech is not None and speech.values().size  # the transcriber's track of this audio
     half = audio.size / SAMPLE_RATE / 2
     return [Turn(0.0, half, "SPEAKER_00"), Turn(half, audio.size / SAMPLE_RATE, "SPEAKER_01")]
 

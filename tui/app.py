@@ -215,11 +215,12 @@ class MinutesApp(RecordingMixin, EditingMixin, App[None]):
             if self.transcriber is None:
                 raise AudioError("no model loaded")
             date = dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
+            speech = self.transcriber.speech_track()
             minutes = self.transcriber.transcribe(
-                audio, source=path.name, date=date,
+                audio, source=path.name, date=date, speech=speech,
                 hook=lambda step, completed, total: self.post_message(FileProgress(completed, total)))
             if self.diarize:
-                minutes = attribute(minutes, self.diarize(audio))
+                minutes = attribute(minutes, self.diarize(audio, speech))
             self.post_message(FileDone(path, minutes))
         except DiarizationError as error:
             self.post_message(FileDone(path, minutes, f"speakers not identified: {error}"))

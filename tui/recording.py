@@ -220,7 +220,9 @@ class RecordingMixin:
     def _find_speakers(self, path: Path, segments: list[Segment]) -> None:
         """Diarize the finished recording and give each live line the speaker of most of its words."""
         try:
-            turns = self.diarize(load_audio(path))  # type: ignore[misc]
+            audio = load_audio(path)
+            speech = self.transcriber.speech_of(audio) if self.transcriber else None
+            turns = self.diarize(audio, speech)  # type: ignore[misc]
             self.post_message(SpeakersFound(line_speakers(segments, turns)))
         except (DiarizationError, AudioError) as error:
             self.post_message(SpeakersFound([], str(error)))

@@ -10,8 +10,9 @@ import numpy as np
 from minutes.diarization import DiarizationError, SpeakerHint, Turn
 from minutes.model import Segment
 from minutes.speakers import assign_speakers, load_diarizer, resolve
+from minutes.speech import SpeechTrack
 
-Diarize = Callable[[np.ndarray], list[Turn]]  # 16 kHz float32 audio -> speaker turns
+Diarize = Callable[[np.ndarray, SpeechTrack | None], list[Turn]]  # 16 kHz float32 audio, its speech track -> turns
 
 
 def load_speakers() -> tuple[Diarize | None, str]:
@@ -23,7 +24,7 @@ def load_speakers() -> tuple[Diarize | None, str]:
     if options is None:  # the warning is worded for `transcribe`: keep its reason only
         return None, f"speakers not identified: {(warning or 'no diarization model').split(';')[0]}"
     diarizer = load_diarizer(options.model)
-    return (lambda audio: diarizer(audio, options.hint, None)), ""
+    return (lambda audio, speech=None: diarizer(audio, options.hint, None, speech)), ""
 
 
 def line_speakers(segments: Sequence[Segment], turns: Sequence[Turn]) -> list[str | None]:
