@@ -153,6 +153,19 @@ def search_gate(folder: Path, dev: Path, config: WindowClustering,
     tried in every combination against no gate. The windows are computed once on the ungated regions; a trial
     keeps those whose centre lies in the gated regions (close to re-windowing them, at no embedding cost).
     Same score as search_windows."""
+    files, material = gate_material(folder, dev, config, transcriber)
+    trials = [(config, gate_score(files, material, config))]
+    for values in itertools.product(*GATE_GRID.values()):
+        candidate = replace(config, **dict(zip(GATE_GRID, values)))
+        trials.append((candidate, gate_score(files, material, candidate)))
+        log.info("%s mean DER %.2f", candidate, trials[-1][1])
+    return min(trials, key=lambda t: t[1])
+
+
+def gate_material(folder: Path, dev: Path, config: WindowClustering,
+                  transcriber: Transcriber) -> tuple[list[dict], list[tuple]]:
+    """The tune part's files and, per file, what every gate trial needs: the ungated speech regions, the window
+    centres and embeddings, the transcriber's speech track, the duration."""
     diarizer = Diarizer.load(folder)
     diarizer.pipeline.training = True
     files = [{**pipeline_file(r), "subset": r.subset} for r in load_devset(dev) if part(r) == "tune"]
@@ -166,12 +179,7 @@ def search_gate(folder: Path, dev: Path, config: WindowClustering,
         transcriber.transcribe(audio, speech=track)
         material.append((regions, spans.mean(axis=1), window_embeddings(diarizer.pipeline, audio, spans, config.window),
                          track, len(audio) / SAMPLE_RATE))
-    trials = [(config, gate_score(files, material, config))]
-    for values in itertools.product(*GATE_GRID.values()):
-        candidate = replace(config, **dict(zip(GATE_GRID, values)))
-        trials.append((candidate, gate_score(files, material, candidate)))
-        log.info("%s mean DER %.2f", candidate, trials[-1][1])
-    return min(trials, key=lambda t: t[1])
+    return files, material
 
 
 def gate_score(files: list[dict], material: list[tuple], config: WindowClustering) -> float:

@@ -307,6 +307,33 @@ def test_speech_track_keeps_only_speech_the_transcriber_heard(gated_pipeline: Pa
     assert diarizer(audio, SpeakerHint(), None, silent) == []
 
 
+def test_tuning_searches_the_speech_gate_on_the_tune_part(window_pipeline: Path, tiny_model: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """diarize.tune's gate step end to end on a one-meeting dev set: the transcriber fills each track, every
+    grid point is scored against no gate, and the best config keeps the window settings."""
+    import soundfile as sf
+
+    from diarize import tune
+    from minutes.pipeline import Transcriber
+
+    dev = tmp_path / "dev"
+    (dev / "so762").mkdir(parents=True)
+    sf.write(dev / "so762" / "meeting00.wav", np.concatenate([make_speech_like(6.0, seed=s) for s in range(2)]),
+             16000, subtype="PCM_16")
+    (dev / "so762" / "meeting00.rttm").write_text("SPEAKER meeting00 1 0.1 5.8 <NA> <NA> A <NA> <NA>\n"
+                                                  "SPEAKER meeting00 1 6.1 5.8 <NA> <NA> B <NA> <NA>\n")
+    (dev / "manifest.tsv").write_text("path\trttm\tduration\nso762/meeting00.wav\tso762/meeting00.rttm\t12.0\n")
+    monkeypatch.setattr(tune, "GATE_GRID", {"speech_threshold": (0.01, 0.5), "pad": (0.0, 0.2)})
+    start = Diarizer.load(window_pipeline).windows
+    transcriber = Transcriber.load(tiny_model, decoder="greedy")
+    files, material = tune.gate_material(window_pipeline, dev, start, transcriber)
+    assert [f["uri"] for f in files] == ["meeting00"] and material[0][3].values().size == round(12.0 / material[0][3].step)
+    best, score = tune.search_gate(window_pipeline, dev, start, transcriber)
+    assert 0.0 <= score <= tune.gate_score(files, material, start)  # never worse than no gate
+    assert (best.window, best.hop, best.threshold) == (start.window, start.hop, start.threshold)
+    assert best.speech_threshold in (None, 0.01, 0.5) and best.pad in (0.0, 0.2)
+
+
 def test_pad_regions_widens_merges_and_stays_inside_the_audio() -> None:
     regions = [(0.1, 1.0), (1.4, 2.0), (3.0, 3.5), (9.8, 9.9)]
     assert np.allclose(pad_regions(regions, 0.2, 0.0, 10.0), [(0.0, 2.2), (2.8, 3.7), (9.6, 10.0)])
