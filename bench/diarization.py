@@ -83,7 +83,7 @@ def one_speaker(reference: Annotation) -> Annotation:
     return ann
 
 
-def speech_of(transcriber: Transcriber | None, audio: np.ndarray) -> SpeechTrack | None:
+def transcribed_track(transcriber: Transcriber | None, audio: np.ndarray) -> SpeechTrack | None:
     """The speech track `minutes transcribe` hands the diarizer: the one its transcription fills (untimed here:
     the transcription runs anyway)."""
     if transcriber is None:
@@ -98,7 +98,7 @@ def evaluate(diarizer: Diarizer, recordings: list[Recording], transcriber: Trans
     groups: dict[tuple[str, str], tuple[Scores, Scores]] = {}
     for r in recordings:
         audio = r.audio()
-        speech = speech_of(transcriber, audio)
+        speech = transcribed_track(transcriber, audio)
         wall, cpu = time.perf_counter(), time.process_time()
         turns = diarizer(audio, speech=speech)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
