@@ -25,6 +25,7 @@ import os
 import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,9 +42,9 @@ from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 from acoustic.features import SAMPLE_RATE  # noqa: E402
 from diarize.devset import Recording, load_devset, part  # noqa: E402
 from diarize.package import write_config  # noqa: E402
-from minutes.diarization import (FRAME_STEP, Diarizer, WindowClustering, cluster_windows,  # noqa: E402
-                                 drop_quiet, keep_where, label_speech, pad_regions, speech_regions,
-                                 speech_windows, window_embeddings)
+from minutes.diarization import (Diarizer, WindowClustering, cluster_windows, drop_quiet,  # noqa: E402
+                                 gate_regions, label_speech, speech_regions, speech_windows,
+                                 window_embeddings)
 from minutes.pipeline import Transcriber  # noqa: E402
 
 log = logging.getLogger("diarize.tune")
@@ -115,23 +116,28 @@ def trial(pipeline: SpeakerDiarization, files: list[dict], name: str, params: di
     return der
 
 
-def search_windows(folder: Path, dev: Path) -> tuple[WindowClustering, float]:
-    """(window clustering, score) of the best trial. The score is the mean over the tune part's subsets (so762,
-    ami_debug) of each subset's DER, so that the real AMI excerpts weigh as much as the longer synthetic
-    meetings. Speech regions and window embeddings are computed once per (min_duration_off, window) and every
-    (threshold, min_cluster_size) only re-clusters."""
+def tune_files(folder: Path, dev: Path) -> tuple[Any, list[dict]]:
+    """The folder's pyannote pipeline, caching each file's segmentation in its dict, and the tune part's files
+    (audio, reference, UEM, subset), shared by the window and gate searches."""
     diarizer = Diarizer.load(folder)
     diarizer.pipeline.training = True  # segmentation cached in each file dict
-    files = [{**pipeline_file(r), "subset": r.subset} for r in load_devset(dev) if part(r) == "tune"]
+    return diarizer.pipeline, [{**pipeline_file(r), "subset": r.subset} for r in load_devset(dev) if part(r) == "tune"]
+
+
+def search_windows(pipeline: Any, files: list[dict]) -> tuple[WindowClustering, float]:
+    """(window clustering, score) of the best trial on `files` (tune_files). The score is the mean over the tune
+    part's subsets (so762, ami_debug) of each subset's DER, so that the real AMI excerpts weigh as much as the
+    longer synthetic meetings. Speech regions and window embeddings are computed once per (min_duration_off,
+    window) and every (threshold, min_cluster_size) only re-clusters."""
     subsets = sorted({f["subset"] for f in files})
     trials = []
     for off, quiet in itertools.product(WINDOW_GRID["min_duration_off"], WINDOW_GRID["quiet_db"]):
-        regions = [speech_regions(diarizer.pipeline, f, off) for f in files]
+        regions = [speech_regions(pipeline, f, off) for f in files]
         if quiet is not None:
             regions = [drop_quiet(r, f["waveform"][0].numpy(), quiet) for f, r in zip(files, regions)]
         for window in WINDOW_GRID["window"]:
             spans = [speech_windows(r, window, window / 2) for r in regions]
-            embeddings = [window_embeddings(diarizer.pipeline, f["waveform"][0].numpy(), s, window)
+            embeddings = [window_embeddings(pipeline, f["waveform"][0].numpy(), s, window)
                           for f, s in zip(files, spans)]
             for threshold, size in itertools.product(WINDOW_GRID["threshold"], WINDOW_GRID["min_cluster_size"]):
                 config = WindowClustering(window, window / 2, threshold, off, size, quiet)
@@ -146,14 +152,14 @@ def search_windows(folder: Path, dev: Path) -> tuple[WindowClustering, float]:
     return min(trials, key=lambda t: t[1])
 
 
-def search_gate(folder: Path, dev: Path, config: WindowClustering,
+def search_gate(pipeline: Any, files: list[dict], config: WindowClustering,
                 transcriber: Transcriber) -> tuple[WindowClustering, float]:
     """(config with the best speech gate and padding, score) for the window clustering `config`: the
     transcriber's speech track (as `minutes transcribe` fills it) gates the speech regions, GATE_GRID's values
     tried in every combination against no gate. The windows are computed once on the ungated regions; a trial
     keeps those whose centre lies in the gated regions (close to re-windowing them, at no embedding cost).
     Same score as search_windows."""
-    files, material = gate_material(folder, dev, config, transcriber)
+    material = gate_material(pipeline, files, config, transcriber)
     trials = [(config, gate_score(files, material, config))]
     for values in itertools.product(*GATE_GRID.values()):
         candidate = replace(config, **dict(zip(GATE_GRID, values)))
@@ -162,39 +168,31 @@ def search_gate(folder: Path, dev: Path, config: WindowClustering,
     return min(trials, key=lambda t: t[1])
 
 
-def gate_material(folder: Path, dev: Path, config: WindowClustering,
-                  transcriber: Transcriber) -> tuple[list[dict], list[tuple]]:
-    """The tune part's files and, per file, what every gate trial needs: the ungated speech regions, the window
-    centres and embeddings, the transcriber's speech track, the duration."""
-    diarizer = Diarizer.load(folder)
-    diarizer.pipeline.training = True
-    files = [{**pipeline_file(r), "subset": r.subset} for r in load_devset(dev) if part(r) == "tune"]
+def gate_material(pipeline: Any, files: list[dict], config: WindowClustering,
+                  transcriber: Transcriber) -> list[tuple]:
+    """Per file, what every gate trial needs: the ungated speech regions, the window centres and embeddings,
+    the transcriber's speech track, the duration."""
     material = []
     for f in files:
         audio = f["waveform"][0].numpy()
-        regions = speech_regions(diarizer.pipeline, f, config.min_duration_off)
+        regions = speech_regions(pipeline, f, config.min_duration_off)
         regions = drop_quiet(regions, audio, config.quiet_db) if config.quiet_db is not None else regions
         spans = speech_windows(regions, config.window, config.hop)
         track = transcriber.speech_track()
         transcriber.transcribe(audio, speech=track)
-        material.append((regions, spans.mean(axis=1), window_embeddings(diarizer.pipeline, audio, spans, config.window),
+        material.append((regions, spans.mean(axis=1), window_embeddings(pipeline, audio, spans, config.window),
                          track, len(audio) / SAMPLE_RATE))
-    return files, material
+    return material
 
 
 def gate_score(files: list[dict], material: list[tuple], config: WindowClustering) -> float:
     """Mean over subsets of the DER with `config`'s speech gate and padding (see search_gate)."""
     metrics = {subset: DiarizationErrorRate(collar=0.0, skip_overlap=False) for subset in {f["subset"] for f in files}}
     for f, (regions, centres, embeddings, track, duration) in zip(files, material):
-        if config.speech_threshold is not None:
-            keep = track.mask(FRAME_STEP, int(np.ceil(duration / FRAME_STEP)), config.speech_smooth,
-                              config.speech_threshold, config.speech_dilate)
-            regions = keep_where(regions, keep)
+        regions, labelled = gate_regions(regions, config, track, duration)
         inside = np.array([any(a <= c < b for a, b in regions) for c in centres], dtype=bool)
         labels = cluster_windows(embeddings[inside], config.threshold, min_cluster_size=config.min_cluster_size)
-        if config.speech_threshold is not None:
-            regions = pad_regions(regions, config.pad, config.bridge, duration)
-        turns = label_speech(regions, centres[inside], labels)
+        turns = label_speech(labelled, centres[inside], labels)
         metrics[f["subset"]](f["annotation"], as_annotation(turns, f["uri"]), uem=f["annotated"])
     return sum(100 * abs(m) for m in metrics.values()) / len(metrics)
 
@@ -221,9 +219,10 @@ def main() -> None:
     config = yaml.safe_load((args.pipeline / "config.yaml").read_text())
     init = {k: v for k, v in config["pipeline"]["params"].items() if not str(v).startswith("$model")}
     if args.windows:
-        windows, der = search_windows(args.pipeline, args.dev)
+        pipeline, files = tune_files(args.pipeline, args.dev)
+        windows, der = search_windows(pipeline, files)
         if not args.no_speech_gate:
-            windows, der = search_gate(args.pipeline, args.dev, windows, Transcriber.load(args.model))
+            windows, der = search_gate(pipeline, files, windows, Transcriber.load(args.model))
         write_config(args.pipeline, init, config["params"], {"clustering": "windows", **asdict(windows)})
         log.info("best: %s tune DER %.2f%% -> %s", windows, der, args.pipeline / "config.yaml")
         return

@@ -149,17 +149,11 @@ class Diarizer:
         regions = speech_regions(self.pipeline, file, config.min_duration_off, hook)
         if config.quiet_db is not None:
             regions = drop_quiet(regions, audio, config.quiet_db)
-        gated = config.speech_threshold is not None and speech is not None
-        if gated:
-            frames = int(np.ceil(len(audio) / SAMPLE_RATE / FRAME_STEP))
-            regions = keep_where(regions, speech.mask(FRAME_STEP, frames, config.speech_smooth,
-                                                      config.speech_threshold, config.speech_dilate))
+        regions, labelled = gate_regions(regions, config, speech, len(audio) / SAMPLE_RATE)
         spans = speech_windows(regions, config.window, config.hop)
         embeddings = window_embeddings(self.pipeline, audio, spans, config.window, hook)
         labels = cluster_windows(embeddings, config.threshold, hint, config.min_cluster_size)
-        if gated:
-            regions = pad_regions(regions, config.pad, config.bridge, len(audio) / SAMPLE_RATE)
-        return first_appearance_labels(label_speech(regions, spans.mean(axis=1), labels))
+        return first_appearance_labels(label_speech(labelled, spans.mean(axis=1), labels))
 
 
 def window_clustering(folder: Path) -> WindowClustering | None:
@@ -200,6 +194,19 @@ def drop_quiet(regions: list[tuple[float, float]], audio: np.ndarray, quiet_db: 
     WindowClustering), at FRAME_STEP resolution."""
     level = frame_level_db(audio)
     return keep_where(regions, level > np.percentile(level, 95) - quiet_db)
+
+
+def gate_regions(regions: list[tuple[float, float]], config: WindowClustering, speech: SpeechTrack | None,
+                 duration: float) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(regions to embed, regions to label) of a recording of `duration` s: the parts of `regions` the speech
+    track gates in (see WindowClustering), and those padded; both `regions` when the config has no gate or
+    there is no track."""
+    if config.speech_threshold is None or speech is None:
+        return regions, regions
+    keep = speech.mask(FRAME_STEP, int(np.ceil(duration / FRAME_STEP)), config.speech_smooth,
+                       config.speech_threshold, config.speech_dilate)
+    gated = keep_where(regions, keep)
+    return gated, pad_regions(gated, config.pad, config.bridge, duration)
 
 
 def keep_where(regions: list[tuple[float, float]], keep: np.ndarray) -> list[tuple[float, float]]:

@@ -326,9 +326,10 @@ def test_tuning_searches_the_speech_gate_on_the_tune_part(window_pipeline: Path,
     monkeypatch.setattr(tune, "GATE_GRID", {"speech_threshold": (0.01, 0.5), "pad": (0.0, 0.2)})
     start = Diarizer.load(window_pipeline).windows
     transcriber = Transcriber.load(tiny_model, decoder="greedy")
-    files, material = tune.gate_material(window_pipeline, dev, start, transcriber)
+    pipeline, files = tune.tune_files(window_pipeline, dev)
+    material = tune.gate_material(pipeline, files, start, transcriber)
     assert [f["uri"] for f in files] == ["meeting00"] and material[0][3].values().size == round(12.0 / material[0][3].step)
-    best, score = tune.search_gate(window_pipeline, dev, start, transcriber)
+    best, score = tune.search_gate(pipeline, files, start, transcriber)
     assert 0.0 <= score <= tune.gate_score(files, material, start)  # never worse than no gate
     assert (best.window, best.hop, best.threshold) == (start.window, start.hop, start.threshold)
     assert best.speech_threshold in (None, 0.01, 0.5) and best.pad in (0.0, 0.2)
