@@ -55,14 +55,17 @@ def cosine_lr(optimizer: torch.optim.Optimizer, base: float, step: int, total: i
         group["lr"] = base * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
 
 
-def run_args(doc: str, exp: str, anneal_steps: int) -> argparse.Namespace:
-    """Command line of a time-boxed, resumable training run; sets torch threads and logging."""
+def run_args(doc: str, exp: str, anneal_steps: int, extra=None) -> argparse.Namespace:
+    """Command line of a time-boxed, resumable training run (plus the options `extra(parser)` adds); sets torch
+    threads and logging."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data")
     p.add_argument("--exp", default=exp)
     p.add_argument("--minutes", type=float, default=35.0, help="wall-clock budget of this run")
     p.add_argument("--anneal-steps", type=int, default=anneal_steps, help="cosine learning-rate decay length")
     p.add_argument("--threads", type=int, default=1)
+    if extra is not None:
+        extra(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

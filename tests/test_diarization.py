@@ -21,7 +21,7 @@ from diarize.data import Voices  # noqa: E402
 from diarize.package import assemble, write_config  # noqa: E402
 from diarize.plda import fit_plda, write_plda  # noqa: E402
 from diarize.simulate import FRAME, MeetingConfig, simulate_meeting, write_meeting  # noqa: E402
-from diarize.train_embedding import eer, embedding_model  # noqa: E402
+from diarize.train_embedding import EmbeddingConfig, eer, embedding_model, make_batch, speed_crop  # noqa: E402
 from diarize.train_segmentation import SegmentationConfig, chunk_targets, segmentation_model  # noqa: E402
 from minutes.diarization import (DEFAULT_DIARIZATION, DiarizationError, Diarizer, SpeakerHint, Turn,  # noqa: E402
                                  WindowClustering, cluster_windows, drop_quiet, first_appearance_labels,
@@ -115,6 +115,23 @@ def test_eer_of_separable_and_inverted_scores() -> None:
     target = np.array([True, True, False, False])
     assert eer(np.array([0.9, 0.8, 0.1, 0.2]), target) == 0.0
     assert eer(np.array([0.1, 0.2, 0.9, 0.8]), target) == 100.0
+
+
+@pytest.mark.parametrize("speed", [0.9, 1.0, 1.1])
+def test_speed_crop_shifts_pitch_and_keeps_the_length(speed: float) -> None:
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = np.sin(2 * np.pi * 200.0 * t).astype(np.float32)
+    crop = speed_crop(tone, SAMPLE_RATE, speed, np.random.default_rng(0))
+    assert crop.shape == (SAMPLE_RATE,) and crop.dtype == np.float32
+    assert np.argmax(np.abs(np.fft.rfft(crop))) == pytest.approx(200.0 * speed, abs=2)  # 1 Hz bins
+
+
+def test_speed_classes_are_speaker_times_speed(voices: Voices) -> None:
+    groups = list(voices.by_speaker().values())
+    cfg = EmbeddingConfig(batch_size=256, speeds=(0.9, 1.0, 1.1))
+    x, y = make_batch(voices, groups, cfg, [np.array([1.0], dtype=np.float32)], np.random.default_rng(0))
+    assert x.shape == (256, 1, int(cfg.crop * SAMPLE_RATE))
+    assert sorted(set(y.tolist())) == list(range(9))  # 3 speakers x 3 speeds, all drawn
 
 
 def test_first_appearance_labels() -> None:
