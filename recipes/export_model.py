@@ -1,7 +1,9 @@
 """Copy an experiment's best checkpoint into models/NAME/model.pt and print its training history as
-Markdown for the model card.
+Markdown for the model card. With --average-last the weights are the mean of best.pt's and last.pt's (checkpoint
+averaging, for a run whose dev score has plateaued; v5 is epochs 11 and 15 of one run).
 
     python recipes/export_model.py exp/encoder models/default --name minutes-bilstm-whisperenc-v1
+    python recipes/export_model.py exp/enc_wide7 models/default --name minutes-bilstm-whisperenc-v5 --average-last
 """
 from __future__ import annotations
 
@@ -30,17 +32,31 @@ def history_table(last: Path) -> str:
     return "\n".join(rows) + f"\n\nHours of audio seen: {state['hours_seen']:.1f} ({state['epoch']} epochs, {state['step']} steps)."
 
 
+def averaged(best: dict, last: Path) -> dict:
+    """`best` (an exported checkpoint) with its weights replaced by their mean with the run's `last.pt` model,
+    stored in best's dtypes."""
+    other = torch.load(str(last), weights_only=True)["model"]
+    state = {k: ((v.float() + other[k].float()) / 2).to(v.dtype) if v.is_floating_point() else v
+             for k, v in best["model_state_dict"].items()}
+    epochs = (best["training"]["epoch"], torch.load(str(last), weights_only=True)["state"]["epoch"])
+    return {**best, "model_state_dict": state, "training": {**best["training"], "averaged_epochs": epochs}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exp", type=Path)
     parser.add_argument("dest", type=Path)
     parser.add_argument("--name", required=True, help="model name shown in the minutes' header")
+    parser.add_argument("--average-last", action="store_true", help="average best.pt's weights with last.pt's")
     args = parser.parse_args()
     args.dest.mkdir(parents=True, exist_ok=True)
     best = torch.load(str(args.exp / "best.pt"), weights_only=True)
+    if args.average_last:
+        best = averaged(best, args.exp / "last.pt")
     torch.save({**best, "name": args.name}, str(args.dest / "model.pt"))
     print(f"exported {args.exp / 'best.pt'} -> {args.dest / 'model.pt'}: {best['dims']}, front end "
-          f"{best['features']['kind']}, best epoch {best['training']['epoch']}\n")
+          f"{best['features']['kind']}, best epoch {best['training']['epoch']}"
+          f"{', averaged with last.pt' if args.average_last else ''}\n")
     print(history_table(args.exp / "last.pt"))
 
 

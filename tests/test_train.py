@@ -123,11 +123,26 @@ def test_features_are_cached_per_manifest(tone_manifest, tmp_path):
     assert len(list(cache.glob("feats-*.pt"))) == 2 and first.stat().st_mtime_ns == stamp
 
 
-def export_history_table(last):
+def export_recipe():
     spec = importlib.util.spec_from_file_location("export_model", ROOT / "recipes" / "export_model.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.history_table(last)
+    return module
+
+
+def export_history_table(last):
+    return export_recipe().history_table(last)
+
+
+def test_export_averages_best_and_last_weights(tmp_path):
+    best = {"model_state_dict": {"w": torch.tensor([1.0, 3.0], dtype=torch.float16), "n": torch.tensor(5)},
+            "training": {"epoch": 11}}
+    torch.save({"model": {"w": torch.tensor([3.0, 5.0]), "n": torch.tensor(7)}, "state": {"epoch": 15}},
+               tmp_path / "last.pt")
+    out = export_recipe().averaged(best, tmp_path / "last.pt")
+    assert out["model_state_dict"]["w"].tolist() == [2.0, 4.0] and out["model_state_dict"]["w"].dtype == torch.float16
+    assert out["model_state_dict"]["n"].item() == 5  # integer buffers are not averaged
+    assert out["training"] == {"epoch": 11, "averaged_epochs": (11, 15)}
 
 
 def test_mean_scores_weighs_each_dev_set_once():
