@@ -1,9 +1,9 @@
 """Copy an experiment's best checkpoint into models/NAME/model.pt and print its training history as
 Markdown for the model card. With --average-last the weights are the mean of best.pt's and last.pt's (checkpoint
-averaging, for a run whose dev score has plateaued; v5 is epochs 11 and 15 of one run).
+averaging, for a run whose dev score has plateaued; session 9's candidate, bench/RESULTS.md).
 
     python recipes/export_model.py exp/encoder models/default --name minutes-bilstm-whisperenc-v1
-    python recipes/export_model.py exp/enc_wide7 models/default --name minutes-bilstm-whisperenc-v5 --average-last
+    python recipes/export_model.py exp/enc_wide7 exp/enc_wide7/avg --name minutes-bilstm-whisperenc-v5avg --average-last
 """
 from __future__ import annotations
 
@@ -35,10 +35,10 @@ def history_table(last: Path) -> str:
 def averaged(best: dict, last: Path) -> dict:
     """`best` (an exported checkpoint) with its weights replaced by their mean with the run's `last.pt` model,
     stored in best's dtypes."""
-    other = torch.load(str(last), weights_only=True)["model"]
-    state = {k: ((v.float() + other[k].float()) / 2).to(v.dtype) if v.is_floating_point() else v
+    run = torch.load(str(last), weights_only=True)
+    state = {k: ((v.float() + run["model"][k].float()) / 2).to(v.dtype) if v.is_floating_point() else v
              for k, v in best["model_state_dict"].items()}
-    epochs = (best["training"]["epoch"], torch.load(str(last), weights_only=True)["state"]["epoch"])
+    epochs = (best["training"]["epoch"], run["state"]["epoch"])
     return {**best, "model_state_dict": state, "training": {**best["training"], "averaged_epochs": epochs}}
 
 
