@@ -14,16 +14,15 @@ import argparse
 import logging
 import time
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.signal import resample_poly
 from pyannote.audio.core.task import Problem, Resolution, Specifications
 from pyannote.audio.models.embedding import XVectorMFCC
 
+from acoustic.augment import speed_perturb
 from acoustic.features import SAMPLE_RATE
 from diarize.augment import add_noise, reverberate, rir_bank
 from diarize.checkpoint import cosine_lr, resume_run, run_args, save_run
@@ -79,11 +78,8 @@ def random_crop(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def speed_crop(x: np.ndarray, n: int, speed: float, rng: np.random.Generator) -> np.ndarray:
     """A random `n`-sample window of `x` played at `speed` (resampled; pitch and tempo change together)."""
-    if speed == 1.0:
-        return random_crop(x, n, rng)
-    ratio = Fraction(1 / speed).limit_denominator(20)
-    y = resample_poly(random_crop(x, int(np.ceil(n * speed)) + 1, rng), ratio.numerator, ratio.denominator)
-    return np.pad(y, (0, max(0, n - len(y))))[:n].astype(np.float32)
+    y = speed_perturb(random_crop(x, int(np.ceil(n * speed)), rng), speed)
+    return np.pad(y, (0, max(0, n - len(y))))[:n]
 
 
 def make_batch(voices: Voices, groups: list[list[int]], cfg: EmbeddingConfig, rirs: list[np.ndarray],
