@@ -18,6 +18,8 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".
                     ".aif", ".aiff", ".mka")
 _SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 ACCEPTED = "WAV, FLAC, OGG/Opus, MP3 or M4A"
+BLOCK_SAMPLES = 10 * SAMPLE_RATE  # what stream_audio yields at a time: 10 s, 640 KB of float32
+MAX_CHANNELS = 64  # more (a damaged header?) goes to ffmpeg rather than into a huge read buffer
 
 
 class AudioError(ValueError):
@@ -43,12 +45,14 @@ def load_audio(path: str | Path) -> np.ndarray:
 def _decode(path: Path) -> tuple[np.ndarray, int]:
     if path.suffix.lower() in _SOUNDFILE_EXTENSIONS:
         try:
-            audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-            if _cheap_to_resample(rate):
-                return audio.mean(axis=1), rate
-            # A corrupt header or odd rate (e.g. 1 GHz, 16001 Hz) would make torchaudio build a sinc
-            # kernel of (rate/g) x (16000/g) taps (GBs, or a RuntimeError); let ffmpeg resample or refuse.
-            soundfile_reason = f"unusual sample rate {rate} Hz"
+            with sf.SoundFile(str(path)) as file:
+                if _cheap_to_resample(file.samplerate) and 0 < file.channels <= MAX_CHANNELS:
+                    # block by block: a damaged header's frame count (billions) never sizes a buffer
+                    blocks = list(_mono_blocks(file, BLOCK_SAMPLES))
+                    return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), file.samplerate
+                # A corrupt header or odd rate (e.g. 1 GHz, 16001 Hz) would make torchaudio build a sinc
+                # kernel of (rate/g) x (16000/g) taps (GBs, or a RuntimeError); let ffmpeg resample or refuse.
+                soundfile_reason = f"unusual sample rate {file.samplerate} Hz or {file.channels} channels"
         except (sf.LibsndfileError, RuntimeError, TypeError) as error:
             soundfile_reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
     else:
@@ -85,8 +89,6 @@ def _resample(audio: np.ndarray, rate: int) -> np.ndarray:
     return resampled.numpy().astype(np.float32)
 
 
-BLOCK_SAMPLES = 10 * SAMPLE_RATE  # what stream_audio yields at a time: 10 s, 640 KB of float32
-MAX_CHANNELS = 64  # more (a damaged header?) goes to ffmpeg rather than into a huge read buffer
 
 
 def stream_audio(path: str | Path, block_samples: int = BLOCK_SAMPLES) -> tuple[float | None, Iterator[np.ndarray]]:
@@ -138,14 +140,17 @@ def _check_not_truncated(path: Path, info: "sf._SoundFileInfo") -> None:
         raise AudioError(f"truncated file: the header promises {promised} bytes of audio, only {present} are there")
 
 
+def _mono_blocks(file: sf.SoundFile, block_samples: int) -> Iterator[np.ndarray]:
+    """float32 mono blocks of an open file until libsndfile has no more (whatever frame count its header claims)."""
+    while len(block := file.read(block_samples, dtype="float32", always_2d=True)):
+        yield block.mean(axis=1)
+
+
 def _soundfile_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
     try:
         with sf.SoundFile(str(path)) as file:
-            while True:
-                block = file.read(block_samples, dtype="float32", always_2d=True)
-                if not len(block):
-                    return
-                yield _finite(block.mean(axis=1))
+            for block in _mono_blocks(file, block_samples):
+                yield _finite(block)
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"damaged audio: {str(error).strip().splitlines()[-1] or 'unreadable'}") from None
 

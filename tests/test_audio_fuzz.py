@@ -55,6 +55,17 @@ def test_damaged_headers(tmp_path_factory, kind: str, edits: list[tuple[int, int
     check(path)
 
 
+def test_header_claiming_billions_of_frames(tmp_path) -> None:
+    """A FLAC header whose total-samples field was damaged (found by the fuzzer: 8.6 G frames) is read for what
+    is there, not allocated for what the header claims (that was a 32 GiB MemoryError)."""
+    data = bytearray(SEEDS["flac"])
+    data[21] = 114
+    path = tmp_path / "damaged.flac"
+    path.write_bytes(bytes(data))
+    assert sf.info(str(path)).frames > 10**9
+    check(path)
+
+
 @FUZZ
 @given(kind=st.sampled_from(sorted(SEEDS)), keep=st.floats(0.0, 1.0))
 def test_truncated_files(tmp_path_factory, kind: str, keep: float) -> None:
