@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,42 +22,13 @@ import torch.nn.functional as F
 from pyannote.audio.core.task import Problem, Resolution, Specifications
 from pyannote.audio.models.embedding import XVectorMFCC
 
-from acoustic.augment import speed_perturb
 from acoustic.features import SAMPLE_RATE
-from diarize.augment import add_noise, reverberate, rir_bank
+from diarize.augment import rir_bank
 from diarize.checkpoint import cosine_lr, resume_run, run_args, save_run
+from diarize.crops import AAMSoftmax, EmbeddingConfig, make_batch, random_crop
 from diarize.data import Voices, heldout_voices, training_voices
 
 log = logging.getLogger("diarize.train_embedding")
-
-
-@dataclass(frozen=True)
-class EmbeddingConfig:
-    crop: float = 2.0          # seconds per training crop
-    batch_size: int = 64
-    lr: float = 1e-3
-    margin: float = 0.2        # AAM-softmax additive angle margin (radians), ramped in over warmup steps
-    scale: float = 30.0
-    warmup: int = 200
-    steps: int = 100_000       # upper bound; --minutes usually stops first
-    save_every: int = 100
-    seed: int = 0
-    speeds: tuple[float, ...] = (1.0,)  # speed perturbation; each speed is a pseudo-speaker class per speaker
-
-
-class AAMSoftmax(torch.nn.Module):
-    """Additive angular margin softmax (ArcFace) head: cosine logits with margin on the target class."""
-
-    def __init__(self, dim: int, classes: int, scale: float):
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.randn(classes, dim) * 0.01)
-        self.scale = scale
-
-    def forward(self, emb: torch.Tensor, target: torch.Tensor, margin: float) -> torch.Tensor:
-        cos = F.linear(F.normalize(emb), F.normalize(self.weight)).clamp(-1 + 1e-7, 1 - 1e-7)
-        theta = torch.acos(cos.gather(1, target[:, None]))
-        logits = cos.scatter(1, target[:, None], torch.cos(theta + margin))
-        return F.cross_entropy(self.scale * logits, target)
 
 
 def embedding_model(crop: float) -> XVectorMFCC:
@@ -66,38 +37,6 @@ def embedding_model(crop: float) -> XVectorMFCC:
     model.specifications = Specifications(problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK,
                                           duration=crop)
     return model
-
-
-def random_crop(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """A random `n`-sample window of `x` (zero-padded when shorter)."""
-    if len(x) <= n:
-        return np.pad(x, (0, n - len(x)))
-    start = rng.integers(0, len(x) - n)
-    return x[start: start + n]
-
-
-def speed_crop(x: np.ndarray, n: int, speed: float, rng: np.random.Generator) -> np.ndarray:
-    """A random `n`-sample window of `x` played at `speed` (resampled; pitch and tempo change together)."""
-    y = speed_perturb(random_crop(x, int(np.ceil(n * speed)), rng), speed)
-    return np.pad(y, (0, max(0, n - len(y))))[:n]
-
-
-def make_batch(voices: Voices, groups: list[list[int]], cfg: EmbeddingConfig, rirs: list[np.ndarray],
-               rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class-balanced batch of augmented crops: (batch, 1, samples) waveforms and class indices, where class
-    `k` is speaker `k % len(groups)` at speed `cfg.speeds[k // len(groups)]`."""
-    n = int(cfg.crop * SAMPLE_RATE)
-    labels = rng.integers(0, len(groups) * len(cfg.speeds), cfg.batch_size)
-    crops = []
-    for label in labels:
-        spk, speed = label % len(groups), cfg.speeds[label // len(groups)]
-        x = speed_crop(voices.take(int(rng.choice(groups[spk]))), n, speed, rng)
-        if rng.random() < 0.4:
-            x = reverberate(x, rirs[rng.integers(len(rirs))])
-        if rng.random() < 0.5:
-            x = add_noise(x, rng.uniform(5, 30), rng)
-        crops.append(x * rng.uniform(0.2, 1.0) / (np.abs(x).max() + 1e-6))
-    return torch.from_numpy(np.stack(crops))[:, None].float(), torch.from_numpy(labels)
 
 
 @torch.inference_mode()

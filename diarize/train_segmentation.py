@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -25,28 +25,10 @@ from pyannote.audio.utils.powerset import Powerset
 from acoustic.features import SAMPLE_RATE
 from diarize.augment import rir_bank
 from diarize.checkpoint import cosine_lr, resume_run, run_args, save_run
-from diarize.data import Voices, training_voices
-from diarize.simulate import MeetingConfig, simulate_meeting
+from diarize.chunks import MAX_SPEAKERS_PER_CHUNK, MAX_SPEAKERS_PER_FRAME, SegmentationConfig, make_batch
+from diarize.data import training_voices
 
 log = logging.getLogger("diarize.train_segmentation")
-
-MAX_SPEAKERS_PER_CHUNK = 3
-MAX_SPEAKERS_PER_FRAME = 2
-
-
-@dataclass(frozen=True)
-class SegmentationConfig:
-    duration: float = 10.0      # chunk seconds (the pipeline slides this window)
-    lead: float = 4.0           # simulated seconds before the chunk, so chunks start mid-turn
-    batch_size: int = 8
-    lr: float = 1e-3
-    steps: int = 100_000        # upper bound; --minutes usually stops first
-    save_every: int = 25
-    lstm_hidden: int = 128
-    lstm_layers: int = 2
-    fill_gap: float = MeetingConfig.fill_gap  # the simulator's label convention (diarize.simulate docstring)
-    pad: float = MeetingConfig.pad
-    seed: int = 0
 
 
 def segmentation_model(cfg: SegmentationConfig) -> PyanNet:
@@ -64,39 +46,10 @@ def segmentation_model(cfg: SegmentationConfig) -> PyanNet:
     return model
 
 
-def chunk_targets(turns: list[tuple[float, float, str]], offset: float, times: np.ndarray) -> np.ndarray:
-    """(frames, MAX_SPEAKERS_PER_CHUNK) 0/1 activity at frame times `times` (seconds from chunk start)
-    of the turns shifted by `offset`; speakers in order of first appearance in the chunk."""
-    y = np.zeros((len(times), MAX_SPEAKERS_PER_CHUNK), dtype=np.float32)
-    order: list[str] = []
-    for start, end, spk in turns:
-        start, end = start - offset, end - offset
-        if end <= times[0] or start >= times[-1]:
-            continue
-        if spk not in order:
-            order.append(spk)
-        k = order.index(spk)
-        if k < MAX_SPEAKERS_PER_CHUNK:
-            y[(times >= start) & (times < end), k] = 1.0
-    return y
-
-
-def make_batch(voices: Voices, model: PyanNet, cfg: SegmentationConfig, rirs: list[np.ndarray],
-               rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(batch, 1, samples) chunks of fresh simulated meetings with 1-3 speakers, and their targets."""
-    n = int(cfg.duration * SAMPLE_RATE)
+def frame_times(model: PyanNet, cfg: SegmentationConfig) -> np.ndarray:
+    """Centre times (s from chunk start) of the model's output frames on a `cfg.duration` chunk."""
     frames = model.receptive_field
-    times = np.array([frames[i].middle for i in range(model.num_frames(n))])
-    meeting_cfg = MeetingConfig(duration=cfg.duration + cfg.lead, speakers=(1, MAX_SPEAKERS_PER_CHUNK), turn=(1, 2),
-                                max_utterance=5.0, overlap=0.3, pause=(0.0, 1.0), fill_gap=cfg.fill_gap, pad=cfg.pad)
-    xs, ys = [], []
-    for _ in range(cfg.batch_size):
-        meeting = simulate_meeting(voices, meeting_cfg, rng, rirs)
-        offset = rng.uniform(0, cfg.lead)
-        start = int(offset * SAMPLE_RATE)
-        xs.append(meeting.audio[start: start + n])
-        ys.append(chunk_targets(meeting.turns, start / SAMPLE_RATE, times))
-    return torch.from_numpy(np.stack(xs))[:, None], torch.from_numpy(np.stack(ys))
+    return np.array([frames[i].middle for i in range(model.num_frames(int(cfg.duration * SAMPLE_RATE)))])
 
 
 def compute_loss(model: PyanNet, powerset: Powerset, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -128,12 +81,13 @@ def train(args: argparse.Namespace, cfg: SegmentationConfig) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step = resume_run(exp, model=model, opt=opt)
     valid_rng = np.random.default_rng(10_000)
-    valid = [make_batch(voices, model, cfg, rirs, valid_rng) for _ in range(2)]
+    times = frame_times(model, cfg)
+    valid = [make_batch(voices, times, cfg, rirs, valid_rng) for _ in range(2)]
     rng = np.random.default_rng(cfg.seed + step)
     deadline = time.monotonic() + 60 * args.minutes
     losses = []
     while step < cfg.steps and time.monotonic() < deadline:
-        x, y = make_batch(voices, model, cfg, rirs, rng)
+        x, y = make_batch(voices, times, cfg, rirs, rng)
         cosine_lr(opt, cfg.lr, step, args.anneal_steps)
         loss = compute_loss(model, powerset, x, y)
         opt.zero_grad(); loss.backward()

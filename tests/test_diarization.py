@@ -21,8 +21,15 @@ from diarize.data import Voices  # noqa: E402
 from diarize.package import assemble, write_config  # noqa: E402
 from diarize.plda import fit_plda, write_plda  # noqa: E402
 from diarize.simulate import FRAME, MeetingConfig, simulate_meeting, write_meeting  # noqa: E402
-from diarize.train_embedding import EmbeddingConfig, eer, embedding_model, make_batch, speed_crop  # noqa: E402
-from diarize.train_segmentation import SegmentationConfig, chunk_targets, segmentation_model  # noqa: E402
+from diarize.crops import EmbeddingConfig, make_batch, speed_crop  # noqa: E402
+from diarize.train_embedding import eer, embedding_model  # noqa: E402
+from diarize.chunks import SegmentationConfig, chunk_targets  # noqa: E402
+from diarize.chunks import make_batch as chunk_batch  # noqa: E402
+from diarize.train_segmentation import compute_loss, frame_times, segmentation_model  # noqa: E402
+from diarize.train_twin import unpack_voices, write_runs, write_voices  # noqa: E402
+from diarize.twin import EmbeddingTwin, from_twin, powerset_loss, to_twin  # noqa: E402
+from pyannote.audio.utils.permutation import permutate  # noqa: E402
+from pyannote.audio.utils.powerset import Powerset  # noqa: E402
 from minutes.diarization import (DEFAULT_DIARIZATION, DiarizationError, Diarizer, SpeakerHint, Turn,  # noqa: E402
                                  WindowClustering, cluster_windows, drop_quiet, first_appearance_labels,
                                  label_speech, merge_small_clusters, pad_regions, speech_windows)
@@ -132,6 +139,34 @@ def test_speed_classes_are_speaker_times_speed(voices: Voices) -> None:
     x, y = make_batch(voices, groups, cfg, [np.array([1.0], dtype=np.float32)], np.random.default_rng(0))
     assert x.shape == (256, 1, int(cfg.crop * SAMPLE_RATE))
     assert sorted(set(y.tolist())) == list(range(9))  # 3 speakers x 3 speeds, all drawn
+
+
+def test_twin_computes_what_pyannote_computes(voices: Voices) -> None:
+    torch.manual_seed(0)
+    model = segmentation_model(SegmentationConfig(lstm_hidden=16, lstm_layers=1)).eval()
+    twin = to_twin(model).eval()
+    cfg = SegmentationConfig(batch_size=3, duration=3.0, lead=1.0, overlap=0.8)
+    x, y = chunk_batch(voices, frame_times(model, cfg), cfg, [np.array([1.0], dtype=np.float32)],
+                       np.random.default_rng(0))
+    with torch.no_grad():
+        assert torch.allclose(twin(x), model(x), atol=1e-5)
+        assert powerset_loss(twin(x), y).item() == pytest.approx(
+            compute_loss(model, Powerset(3, 2), x, y).item(), rel=1e-5)
+        twin.classifier.bias += 1.0  # trained on elsewhere
+        back = from_twin(twin.state_dict(), segmentation_model(SegmentationConfig(lstm_hidden=16, lstm_layers=1)))
+        assert torch.allclose(back.eval()(x), twin(x), atol=1e-5)
+
+
+def test_powerset_loss_breaks_ties_as_pyannote() -> None:
+    log_probs = torch.full((1, 4, 7), -10.0)
+    log_probs[0, :, 1] = 0.0  # only speaker 1 predicted; speakers 2 and 3 tie for the permutation
+    log_probs[0, :, 3] = -1.0
+    y = torch.tensor([[[1, 0, 0], [1, 0, 1], [1, 1, 0], [0, 0, 1]]], dtype=torch.float32)
+    multilabel = Powerset(3, 2).to_multilabel(log_probs)
+    permuted, _ = permutate(multilabel, y)
+    target = torch.argmax(Powerset(3, 2).to_powerset(permuted), dim=-1)
+    assert powerset_loss(log_probs, y).item() == pytest.approx(
+        torch.nn.functional.nll_loss(log_probs[0], target[0]).item())
 
 
 def test_first_appearance_labels() -> None:
@@ -247,6 +282,17 @@ def test_speech_frames_take_the_nearest_windows_label() -> None:
     assert label_speech([(0.0, 1.0)], np.zeros(0), np.zeros(0, dtype=int)) == [Turn(0.0, 1.0, "0")]
 
 
+def test_overlapped_speech_gets_the_nearest_other_speaker() -> None:
+    centres, labels = np.array([1.0, 3.0, 5.0, 9.0]), np.array([0, 0, 1, 2])
+    turns = label_speech([(0.0, 6.0), (8.0, 10.0)], centres, labels, overlaps=[(2.5, 3.5), (9.2, 9.8), (12, 13)],
+                         reach=1.6)
+    second = [t for t in turns if (t.start, t.end) in ((2.5, 3.5), (9.2, 9.8))]
+    assert second == [Turn(2.5, 3.5, "1")]  # 5.0 is 1.5 s from the span; nothing other than "2" near 9.5
+    assert len(turns) == 4  # 0-2 "0" ... 4-6 "1", 8-10 "2", the second speaker; (12, 13) is outside the speech
+    assert label_speech([(0.0, 6.0)], centres, labels, overlaps=[(2.5, 3.5)], reach=1.0) == \
+        label_speech([(0.0, 6.0)], centres, labels)  # no other speaker within reach: one label
+
+
 def test_quiet_speech_is_dropped() -> None:
     loud = make_speech_like(3.0, seed=1)
     audio = np.concatenate([loud, 0.001 * make_speech_like(3.0, seed=2), loud])  # the middle 60 dB down
@@ -327,7 +373,8 @@ def test_speech_track_keeps_only_speech_the_transcriber_heard(gated_pipeline: Pa
 def test_tuning_searches_the_speech_gate_on_the_tune_part(window_pipeline: Path, tiny_model: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """diarize.tune's gate step end to end on a one-meeting dev set: the transcriber fills each track, every
-    grid point is scored against no gate, and the best config keeps the window settings."""
+    grid point is scored against no gate, then the overlap labelling, and the best config keeps the window
+    settings."""
     import soundfile as sf
 
     from diarize import tune
@@ -350,6 +397,7 @@ def test_tuning_searches_the_speech_gate_on_the_tune_part(window_pipeline: Path,
     assert 0.0 <= score <= tune.gate_score(files, material, start)  # never worse than no gate
     assert (best.window, best.hop, best.threshold) == (start.window, start.hop, start.threshold)
     assert best.speech_threshold in (None, 0.01, 0.5) and best.pad in (0.0, 0.2)
+    assert best.overlap_reach in (None, *tune.OVERLAP_REACH)
 
 
 def test_pad_regions_widens_merges_and_stays_inside_the_audio() -> None:
@@ -378,3 +426,41 @@ def test_resume_run_restores_what_save_left(tmp_path):
     assert resume_run(tmp_path, model=other) == 0  # fresh run
     torch.save({"model": model.state_dict(), "step": 7}, tmp_path / "last.pt")
     assert resume_run(tmp_path, model=other) == 7 and torch.equal(other.weight, model.weight)
+
+
+def test_embedding_twin_is_xvector_mfcc() -> None:
+    torch.manual_seed(0)
+    model = embedding_model(2.0).eval()
+    twin = EmbeddingTwin()
+    twin.load_state_dict(model.state_dict())  # same names, same shapes
+    x = torch.randn(2, 1, SAMPLE_RATE)
+    with torch.no_grad():
+        assert torch.allclose(twin.eval()(x), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["train", "embed"])
+def test_twin_training_round_trip(voices: Voices, tmp_path: Path, task: str) -> None:
+    """Pack tiny voices and a fresh 1 x 16 segmentation run, train a few CPU steps in this process (as on the GPU
+    machine, without pyannote), export, and load the result with pyannote."""
+    from pyannote.audio import Model
+
+    from diarize import train_twin
+
+    write_voices(voices, [np.array([1.0], dtype=np.float32)], tmp_path)
+    write_runs({"tiny": "1x16"}, tmp_path)
+    assert [len(a) for a in unpack_voices(tmp_path).audio] == [len(a) for a in voices.audio]
+    common = ["--pack", str(tmp_path), "--exp", str(tmp_path / "exp"), "--weights-to", str(tmp_path / "w"),
+              "--minutes", "0.005", "--device", "cpu", "--workers", "0", "--batch", "2", "--log-every", "1"]
+    args = {"train": ["--valid-batches", "1"], "embed": ["--speeds", "1.0"]}[task]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.argv", ["train_twin", task, *common, *args])
+        train_twin.main()
+        name = {"train": "tiny", "embed": "emb"}[task]
+        saved = torch.load(tmp_path / "w" / f"{name}.pt", weights_only=False)
+        assert saved["step"] >= 1
+        patch.setattr("sys.argv", ["train_twin", "export", str(tmp_path / "w" / f"{name}.pt"), str(tmp_path / "x")])
+        train_twin.main()
+    model = Model.from_pretrained(tmp_path / "x" / "pytorch_model.bin").float().eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 1, SAMPLE_RATE))
+    assert out.shape[-1] == {"train": 7, "embed": 512}[task]
