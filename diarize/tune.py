@@ -11,7 +11,8 @@ window length with the hop half of it, clustering threshold, minimum cluster siz
 subsets' DERs) and writes it as the config's `minutes` section, which makes minutes.diarization cluster short
 windows of the detected speech rather than run pyannote's clustering. Then, for the chosen windows, the speech
 gate (the transcriber's speech track: smoothing, threshold, dilation) and the padding of the regions (pad,
-bridge), against no gate (`--no-speech-gate` skips this step; `--model` picks the acoustic model).
+bridge), against no gate (`--no-speech-gate` skips this step; `--model` picks the acoustic model); last, for
+that gate, whether and how far to look for a second speaker where the segmentation model hears two at once.
     python -m diarize.tune --pipeline exp/diar/pipeline --windows
 """
 from __future__ import annotations
@@ -42,8 +43,8 @@ from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 from acoustic.features import SAMPLE_RATE  # noqa: E402
 from diarize.devset import Recording, load_devset, part  # noqa: E402
 from diarize.package import write_config  # noqa: E402
-from minutes.diarization import (Diarizer, WindowClustering, cluster_windows, drop_quiet,  # noqa: E402
-                                 gate_regions, label_speech, speech_regions, speech_windows,
+from minutes.diarization import (Diarizer, WindowClustering, cluster_windows, counted_regions,  # noqa: E402
+                                 drop_quiet, gate_regions, label_speech, speech_regions, speech_windows,
                                  window_embeddings)
 from minutes.pipeline import Transcriber  # noqa: E402
 
@@ -64,6 +65,7 @@ WINDOW_GRID = {"quiet_db": (None, 40.0, 35.0, 30.0, 25.0, 20.0), "min_duration_o
                "min_cluster_size": (1, 3, 6)}
 GATE_GRID = {"speech_smooth": (0.25, 0.5, 1.0), "speech_threshold": (0.1, 0.15, 0.2, 0.3),
              "speech_dilate": (0.2, 0.3, 0.45), "pad": (0.0, 0.1, 0.2, 0.25, 0.3), "bridge": (0.0, 0.25, 0.5)}
+OVERLAP_REACH = (0.5, 1.0, 2.0, 4.0)  # s; tried against none (one speaker per frame) after the gate
 
 
 def pipeline_file(recording: Recording) -> dict:
@@ -158,41 +160,50 @@ def search_gate(pipeline: Any, files: list[dict], config: WindowClustering,
     transcriber's speech track (as `minutes transcribe` fills it) gates the speech regions, GATE_GRID's values
     tried in every combination against no gate. The windows are computed once on the ungated regions; a trial
     keeps those whose centre lies in the gated regions (close to re-windowing them, at no embedding cost).
-    Same score as search_windows."""
+    Same score as search_windows. Then, for the best gate, the second-speaker labelling of overlapped speech
+    (OVERLAP_REACH) against none."""
     material = gate_material(pipeline, files, config, transcriber)
     trials = [(config, gate_score(files, material, config))]
     for values in itertools.product(*GATE_GRID.values()):
-        candidate = replace(config, **dict(zip(GATE_GRID, values)))
-        trials.append((candidate, gate_score(files, material, candidate)))
-        log.info("%s mean DER %.2f", candidate, trials[-1][1])
+        trials.append(scored(replace(config, **dict(zip(GATE_GRID, values))), files, material))
+    best = min(trials, key=lambda t: t[1])
+    trials = [best] + [scored(replace(best[0], overlap_reach=reach), files, material) for reach in OVERLAP_REACH]
     return min(trials, key=lambda t: t[1])
+
+
+def scored(config: WindowClustering, files: list[dict], material: list[tuple]) -> tuple[WindowClustering, float]:
+    """(config, gate_score), logged."""
+    score = gate_score(files, material, config)
+    log.info("%s mean DER %.2f", config, score)
+    return config, score
 
 
 def gate_material(pipeline: Any, files: list[dict], config: WindowClustering,
                   transcriber: Transcriber) -> list[tuple]:
     """Per file, what every gate trial needs: the ungated speech regions, the window centres and embeddings,
-    the transcriber's speech track, the duration."""
+    the transcriber's speech track, the duration, the overlapped speech."""
     material = []
     for f in files:
         audio = f["waveform"][0].numpy()
-        regions = speech_regions(pipeline, f, config.min_duration_off)
+        regions, overlaps = counted_regions(pipeline, f, config.min_duration_off)
         regions = drop_quiet(regions, audio, config.quiet_db) if config.quiet_db is not None else regions
         spans = speech_windows(regions, config.window, config.hop)
         track = transcriber.speech_track()
         transcriber.transcribe(audio, speech=track)
         material.append((regions, spans.mean(axis=1), window_embeddings(pipeline, audio, spans, config.window),
-                         track, len(audio) / SAMPLE_RATE))
+                         track, len(audio) / SAMPLE_RATE, overlaps))
     return material
 
 
 def gate_score(files: list[dict], material: list[tuple], config: WindowClustering) -> float:
     """Mean over subsets of the DER with `config`'s speech gate and padding (see search_gate)."""
     metrics = {subset: DiarizationErrorRate(collar=0.0, skip_overlap=False) for subset in {f["subset"] for f in files}}
-    for f, (regions, centres, embeddings, track, duration) in zip(files, material):
+    for f, (regions, centres, embeddings, track, duration, overlaps) in zip(files, material):
         regions, labelled = gate_regions(regions, config, track, duration)
         inside = np.array([any(a <= c < b for a, b in regions) for c in centres], dtype=bool)
         labels = cluster_windows(embeddings[inside], config.threshold, min_cluster_size=config.min_cluster_size)
-        turns = label_speech(labelled, centres[inside], labels)
+        reach = config.overlap_reach
+        turns = label_speech(labelled, centres[inside], labels, overlaps if reach is not None else [], reach or 0.0)
         metrics[f["subset"]](f["annotation"], as_annotation(turns, f["uri"]), uem=f["annotated"])
     return sum(100 * abs(m) for m in metrics.values()) / len(metrics)
 

@@ -14,7 +14,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -57,19 +57,21 @@ class SpeakerHint:
 
 @dataclass(frozen=True)
 class WindowClustering:
-    """Speakers from short windows of the detected speech: the segmentation model only says where anyone speaks
+    """Speakers from short windows of the detected speech: the segmentation model says where anyone speaks
     (gaps under `min_duration_off` s bridged); each `window` s of speech, every `hop` s, gets one speaker
     embedding; average-linkage agglomerative clustering on cosine distance, cut at `threshold` (or at the hinted
     number of speakers), labels the windows, and a cluster of fewer than `min_cluster_size` windows joins the
-    nearest larger one; each 10 ms speech frame takes the label of the nearest window centre. One speaker per
-    frame (overlapped speech keeps one label). With `quiet_db`, speech whose level (power over 0.5 s) is more
-    than `quiet_db` dB under the recording's loud level (95th percentile of that level) is dropped first:
-    distant talk and noise a far-field microphone picks up, which the segmentation model calls speech.
+    nearest larger one; each 10 ms speech frame takes the label of the nearest window centre. With `quiet_db`,
+    speech whose level (power over 0.5 s) is more than `quiet_db` dB under the recording's loud level (95th
+    percentile of that level) is dropped first: distant talk and noise a far-field microphone picks up, which
+    the segmentation model calls speech.
     With `speech_threshold` and a speech track from the transcriber (minutes.speech), only speech within
     `speech_dilate` s of frames where the track's mean over `speech_smooth` s exceeds `speech_threshold` is
     kept (the acoustic model does not call breaths and background noise speech), and the kept regions are
     widened by `pad` s on both sides and gaps under `bridge` s closed before the frames are labelled (tuned
-    together with the gate; without a track neither applies)."""
+    together with the gate; without a track neither applies). With `overlap_reach`, where the segmentation model
+    hears two speakers at once the second one gets a turn too: the other cluster nearest within that many s
+    (without it, one speaker per frame: overlapped speech keeps one label)."""
     window: float = 1.5
     hop: float = 0.75
     threshold: float = 0.5
@@ -81,6 +83,7 @@ class WindowClustering:
     speech_dilate: float = 0.3
     pad: float = 0.0
     bridge: float = 0.0
+    overlap_reach: float | None = None
 
 
 FRAME_STEP = 0.01  # s, resolution of the output turns
@@ -146,14 +149,17 @@ class Diarizer:
                     speech: SpeechTrack | None) -> list[Turn]:
         config = self.windows
         audio = file["waveform"][0].numpy()
-        regions = speech_regions(self.pipeline, file, config.min_duration_off, hook)
+        regions, overlaps = counted_regions(self.pipeline, file, config.min_duration_off, hook)
         if config.quiet_db is not None:
             regions = drop_quiet(regions, audio, config.quiet_db)
         regions, labelled = gate_regions(regions, config, speech, len(audio) / SAMPLE_RATE)
         spans = speech_windows(regions, config.window, config.hop)
         embeddings = window_embeddings(self.pipeline, audio, spans, config.window, hook)
         labels = cluster_windows(embeddings, config.threshold, hint, config.min_cluster_size)
-        return first_appearance_labels(label_speech(labelled, spans.mean(axis=1), labels))
+        if config.overlap_reach is None:
+            overlaps = []
+        return first_appearance_labels(label_speech(labelled, spans.mean(axis=1), labels, overlaps,
+                                                    config.overlap_reach or 0.0))
 
 
 def window_clustering(folder: Path) -> WindowClustering | None:
@@ -172,11 +178,23 @@ def speech_regions(pipeline: Any, file: dict, min_duration_off: float,
                    hook: Callable[..., None] | None = None) -> list[tuple[float, float]]:
     """(start, end) s where the segmentation model hears anyone, gaps under `min_duration_off` bridged, within
     the audio."""
+    return counted_regions(pipeline, file, min_duration_off, hook)[0]
+
+
+def counted_regions(pipeline: Any, file: dict, min_duration_off: float, hook: Callable[..., None] | None = None
+                    ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(speech_regions, where the segmentation model hears two or more speakers at once), within the audio."""
     segmentations = pipeline.get_segmentations(file, hook=hook)
     count = pipeline.speaker_count(segmentations, pipeline._segmentation.model.receptive_field, warm_up=(0.0, 0.0))
-    active = np.nan_to_num(count.data[:, 0]) > 0
-    frames = count.sliding_window
+    speakers = np.nan_to_num(count.data[:, 0])
     duration = file["waveform"].shape[-1] / file["sample_rate"]
+    return (runs(speakers > 0, count.sliding_window, duration, min_duration_off),
+            runs(speakers >= 2, count.sliding_window, duration, 0.0))
+
+
+def runs(active: np.ndarray, frames: Any, duration: float, min_duration_off: float) -> list[tuple[float, float]]:
+    """(start, end) s of the runs of `active` frames (a pyannote SlidingWindow `frames`), gaps under
+    `min_duration_off` bridged, within 0..`duration`."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
     regions: list[tuple[float, float]] = []
     for a, b in zip(edges[::2], edges[1::2]):
@@ -316,8 +334,11 @@ def merge_small_clusters(embeddings: np.ndarray, labels: np.ndarray, min_size: i
     return np.unique(target[labels], return_inverse=True)[1]
 
 
-def label_speech(regions: list[tuple[float, float]], centres: np.ndarray, labels: np.ndarray) -> list[Turn]:
-    """Turns: every FRAME_STEP of each region labelled with the cluster of the nearest window centre."""
+def label_speech(regions: list[tuple[float, float]], centres: np.ndarray, labels: np.ndarray,
+                 overlaps: list[tuple[float, float]] = (), reach: float = 0.0) -> list[Turn]:
+    """Turns: every FRAME_STEP of each region labelled with the cluster of the nearest window centre; then, for
+    each of the `overlaps` (where two speak at once) inside the regions, a turn of the second speaker: the
+    cluster, other than the first speaker's there, of the window centre nearest to it within `reach` s."""
     if not len(centres):
         return [Turn(start, end, "0") for start, end in regions]
     turns = []
@@ -327,6 +348,31 @@ def label_speech(regions: list[tuple[float, float]], centres: np.ndarray, labels
         cuts = np.flatnonzero(lab[1:] != lab[:-1]) + 1
         bounds = np.concatenate([[start], (t[cuts - 1] + t[cuts]) / 2, [end]])
         turns.extend(Turn(float(a), float(b), str(k)) for a, b, k in zip(bounds[:-1], bounds[1:], lab[np.r_[0, cuts]]))
+    return turns + second_speakers(keep_inside(overlaps, regions), centres, labels, reach)
+
+
+def keep_inside(spans: Sequence[tuple[float, float]], regions: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of `spans` that lie inside the sorted, disjoint `regions`."""
+    starts = np.array([a for a, _ in regions])
+    ends = np.array([b for _, b in regions])
+    inside = []
+    for start, end in spans:
+        for i in range(np.searchsorted(ends, start, side="right"), np.searchsorted(starts, end)):
+            inside.append((max(start, starts[i]), min(end, ends[i])))
+    return inside
+
+
+def second_speakers(overlaps: list[tuple[float, float]], centres: np.ndarray, labels: np.ndarray,
+                    reach: float) -> list[Turn]:
+    """One turn per overlap span, for the cluster (other than that of the window nearest the span's middle)
+    of the nearest window centre within `reach` s of the span; none where no other cluster is that close."""
+    turns = []
+    for start, end in overlaps:
+        first = labels[nearest_centre(centres, np.array([(start + end) / 2]))[0]]
+        distance = np.maximum(0.0, np.maximum(start - centres, centres - end))
+        candidates = np.flatnonzero((labels != first) & (distance <= reach))
+        if len(candidates):
+            turns.append(Turn(float(start), float(end), str(labels[candidates[np.argmin(distance[candidates])]])))
     return turns
 
 

@@ -72,7 +72,7 @@ def test_tuning_scores_the_gate_on_what_it_removes() -> None:
     track.add(0.0, heard, 10.0)
     centres = np.array([1.0, 2.0, 3.0, 4.0, 7.0, 8.0])
     embeddings = np.tile([1.0, 0.0], (6, 1))  # one voice
-    material = [([(0.0, 5.0), (6.0, 9.0)], centres, embeddings, track, 10.0)]
+    material = [([(0.0, 5.0), (6.0, 9.0)], centres, embeddings, track, 10.0, [])]  # no overlapped speech
     plain = WindowClustering(window=2.0, hop=1.0, threshold=0.4)
     gated = WindowClustering(window=2.0, hop=1.0, threshold=0.4, speech_threshold=0.5, speech_dilate=0.0)
     assert gate_score(files, material, plain) == pytest.approx(60.0)  # 3 s false alarm over 5 s of speech
