@@ -12,7 +12,8 @@ subsets' DERs) and writes it as the config's `minutes` section, which makes minu
 windows of the detected speech rather than run pyannote's clustering. Then, for the chosen windows, the speech
 gate (the transcriber's speech track: smoothing, threshold, dilation) and the padding of the regions (pad,
 bridge), against no gate (`--no-speech-gate` skips this step; `--model` picks the acoustic model); last, for
-that gate, whether and how far to look for a second speaker where the segmentation model hears two at once.
+that gate, whether and how far to look for a second speaker where the segmentation model hears two at once,
+and whether to refine the clusters (windows moved to the nearest cluster mean).
     python -m diarize.tune --pipeline exp/diar/pipeline --windows
 """
 from __future__ import annotations
@@ -66,6 +67,7 @@ WINDOW_GRID = {"quiet_db": (None, 40.0, 35.0, 30.0, 25.0, 20.0), "min_duration_o
 GATE_GRID = {"speech_smooth": (0.25, 0.5, 1.0), "speech_threshold": (0.1, 0.15, 0.2, 0.3),
              "speech_dilate": (0.2, 0.3, 0.45), "pad": (0.0, 0.1, 0.2, 0.25, 0.3), "bridge": (0.0, 0.25, 0.5)}
 OVERLAP_REACH = (0.5, 1.0, 2.0, 4.0)  # s; tried against none (one speaker per frame) after the gate
+REFINE_ROUNDS = (1, 3)  # rounds of moving windows to the nearest cluster mean; tried against none, last
 
 
 def pipeline_file(recording: Recording) -> dict:
@@ -161,13 +163,15 @@ def search_gate(pipeline: Any, files: list[dict], config: WindowClustering,
     tried in every combination against no gate. The windows are computed once on the ungated regions; a trial
     keeps those whose centre lies in the gated regions (close to re-windowing them, at no embedding cost).
     Same score as search_windows. Then, for the best gate, the second-speaker labelling of overlapped speech
-    (OVERLAP_REACH) against none."""
+    (OVERLAP_REACH) against none, and last the refinement of the clusters (REFINE_ROUNDS) against none."""
     material = gate_material(pipeline, files, config, transcriber)
     trials = [(config, gate_score(files, material, config))]
     for values in itertools.product(*GATE_GRID.values()):
         trials.append(scored(replace(config, **dict(zip(GATE_GRID, values))), files, material))
     best = min(trials, key=lambda t: t[1])
     trials = [best] + [scored(replace(best[0], overlap_reach=reach), files, material) for reach in OVERLAP_REACH]
+    best = min(trials, key=lambda t: t[1])
+    trials = [best] + [scored(replace(best[0], refine=rounds), files, material) for rounds in REFINE_ROUNDS]
     return min(trials, key=lambda t: t[1])
 
 
@@ -201,7 +205,8 @@ def gate_score(files: list[dict], material: list[tuple], config: WindowClusterin
     for f, (regions, centres, embeddings, track, duration, overlaps) in zip(files, material):
         regions, labelled = gate_regions(regions, config, track, duration)
         inside = np.array([any(a <= c < b for a, b in regions) for c in centres], dtype=bool)
-        labels = cluster_windows(embeddings[inside], config.threshold, min_cluster_size=config.min_cluster_size)
+        labels = cluster_windows(embeddings[inside], config.threshold, min_cluster_size=config.min_cluster_size,
+                                 refine=config.refine)
         reach = config.overlap_reach
         turns = label_speech(labelled, centres[inside], labels, overlaps if reach is not None else [], reach or 0.0)
         metrics[f["subset"]](f["annotation"], as_annotation(turns, f["uri"]), uem=f["annotated"])

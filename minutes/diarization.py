@@ -71,7 +71,8 @@ class WindowClustering:
     widened by `pad` s on both sides and gaps under `bridge` s closed before the frames are labelled (tuned
     together with the gate; without a track neither applies). With `overlap_reach`, where the segmentation model
     hears two speakers at once the second one gets a turn too: the other cluster nearest within that many s
-    (without it, one speaker per frame: overlapped speech keeps one label)."""
+    (without it, one speaker per frame: overlapped speech keeps one label). With `refine` > 0, that many rounds
+    of moving each window to the cluster whose mean embedding is nearest (cosine) follow the clustering."""
     window: float = 1.5
     hop: float = 0.75
     threshold: float = 0.5
@@ -84,6 +85,7 @@ class WindowClustering:
     pad: float = 0.0
     bridge: float = 0.0
     overlap_reach: float | None = None
+    refine: int = 0
 
 
 FRAME_STEP = 0.01  # s, resolution of the output turns
@@ -155,7 +157,7 @@ class Diarizer:
         regions, labelled = gate_regions(regions, config, speech, len(audio) / SAMPLE_RATE)
         spans = speech_windows(regions, config.window, config.hop)
         embeddings = window_embeddings(self.pipeline, audio, spans, config.window, hook)
-        labels = cluster_windows(embeddings, config.threshold, hint, config.min_cluster_size)
+        labels = cluster_windows(embeddings, config.threshold, hint, config.min_cluster_size, config.refine)
         if config.overlap_reach is None:
             overlaps = []
         return first_appearance_labels(label_speech(labelled, spans.mean(axis=1), labels, overlaps,
@@ -302,10 +304,11 @@ def window_embeddings(pipeline: Any, audio: np.ndarray, spans: np.ndarray, windo
 
 
 def cluster_windows(embeddings: np.ndarray, threshold: float, hint: SpeakerHint = SpeakerHint(),
-                    min_cluster_size: int = 1) -> np.ndarray:
+                    min_cluster_size: int = 1, refine: int = 0) -> np.ndarray:
     """Cluster index (0, 1, ...) of each window: average linkage on cosine distance cut at `threshold`, clusters
     under `min_cluster_size` windows merged into the nearest larger one; when the count is outside what the
-    hint allows, the tree is re-cut at the nearest allowed count instead (at most one cluster per window)."""
+    hint allows, the tree is re-cut at the nearest allowed count instead (at most one cluster per window).
+    Then `refine` rounds of `nearest_mean` (kept only while the count stays within the hint)."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     n = len(embeddings)
@@ -318,7 +321,20 @@ def cluster_windows(embeddings: np.ndarray, threshold: float, hint: SpeakerHint 
     found = labels.max() + 1
     if not low <= found <= high:
         labels = fcluster(tree, min(max(found, low), high), criterion="maxclust") - 1
+    for _ in range(refine):
+        moved = nearest_mean(embeddings, labels)
+        if (moved == labels).all() or not low <= moved.max() + 1 <= high:
+            break
+        labels = moved
     return labels
+
+
+def nearest_mean(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each window moved to the cluster whose mean embedding is most cosine-similar to it (one k-means round on
+    the sphere), clusters renumbered 0, 1, ... (one may empty)."""
+    means = np.stack([embeddings[labels == k].mean(axis=0) for k in range(labels.max() + 1)])
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    return np.unique(np.argmax(embeddings @ means.T, axis=1), return_inverse=True)[1]
 
 
 def merge_small_clusters(embeddings: np.ndarray, labels: np.ndarray, min_size: int) -> np.ndarray:

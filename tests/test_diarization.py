@@ -32,7 +32,7 @@ from pyannote.audio.utils.permutation import permutate  # noqa: E402
 from pyannote.audio.utils.powerset import Powerset  # noqa: E402
 from minutes.diarization import (DEFAULT_DIARIZATION, DiarizationError, Diarizer, SpeakerHint, Turn,  # noqa: E402
                                  WindowClustering, cluster_windows, drop_quiet, first_appearance_labels,
-                                 label_speech, merge_small_clusters, pad_regions, speech_windows)
+                                 label_speech, merge_small_clusters, nearest_mean, pad_regions, speech_windows)
 from minutes.speech import SpeechTrack  # noqa: E402
 
 DRY = MeetingConfig(duration=30.0, speakers=(3, 3), reverb=0.0, noise=0.0)
@@ -464,3 +464,12 @@ def test_twin_training_round_trip(voices: Voices, tmp_path: Path, task: str) -> 
     with torch.no_grad():
         out = model(torch.zeros(1, 1, SAMPLE_RATE))
     assert out.shape[-1] == {"train": 7, "embed": 512}[task]
+
+
+def test_refinement_moves_a_window_to_the_nearest_cluster_mean() -> None:
+    embeddings = np.array([[1.0, 0.0], [0.98, 0.2], [0.6, 0.8], [0.0, 1.0], [0.2, 0.98]])
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    labels = np.array([0, 0, 0, 1, 1])  # window 2 is nearer the second cluster's mean than the first's
+    assert nearest_mean(embeddings, labels).tolist() == [0, 0, 1, 1, 1]
+    once = nearest_mean(embeddings, np.array([0, 0, 0, 0, 1]))  # one round moves window 3, the next window 2
+    assert once.tolist() == [0, 0, 0, 1, 1] and nearest_mean(embeddings, once).tolist() == [0, 0, 1, 1, 1]
