@@ -3,12 +3,18 @@ lossy codec round trips (SpecAugment, on features, lives in acoustic.features).
 
 Everything is seeded: `Augmenter(config)(audio, key)` returns the same audio for the same seed and key
 (the trainer uses (epoch, utterance index)), so an interrupted and resumed run sees the same data.
+
+Fixed augmented copies, for front ends too slow to augment anew every epoch (the Whisper encoder): their
+features are computed and cached once, like any other training manifest's.
+    python -m acoustic.augment --manifest ../shared/data/speechocean762/manifest_train.tsv --out exp/aug --seed 1
 """
 from __future__ import annotations
 
+import argparse
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -17,7 +23,7 @@ import torch
 import torchaudio.functional as AF
 from scipy.signal import fftconvolve
 
-from acoustic.data import audio_features, read_16k
+from acoustic.data import audio_features, read_16k, read_manifest
 from acoustic.features import SAMPLE_RATE, FeatureConfig
 
 CODECS = ("opus", "mulaw-8k")
@@ -163,6 +169,11 @@ class Augmenter:
         return (out / peak * 0.99 if peak > 0.99 else out).astype(np.float32)
 
 
+def talkers(paths: list[Path], rng: np.random.Generator) -> list[np.ndarray]:
+    """3 to 6 random utterances of `paths`, for babble."""
+    return [read_16k(paths[int(i)]) for i in rng.integers(len(paths), size=int(rng.integers(3, 7)))]
+
+
 class AugmentedFeatures:
     """Training features computed per batch from freshly augmented audio: (epoch, utterance) keys the draw, and
     babble mixes 3 to 6 other training utterances."""
@@ -170,12 +181,41 @@ class AugmentedFeatures:
     def __init__(self, paths: list[Path], features: FeatureConfig, config: AugmentConfig = AugmentConfig(),
                  threads: int = 1) -> None:
         self.paths, self.features, self.threads = paths, features, threads
-        self.augmenter = Augmenter(config, talkers=self._talkers)
-
-    def _talkers(self, rng: np.random.Generator) -> list[np.ndarray]:
-        return [read_16k(self.paths[int(i)]) for i in rng.integers(len(self.paths), size=int(rng.integers(3, 7)))]
+        self.augmenter = Augmenter(config, talkers=partial(talkers, paths))
 
     def batch(self, indices: list[int], epoch: int) -> list[torch.Tensor]:
         """Features (frames, dim) fp16 of the augmented utterances `indices` for this epoch."""
         audios = [self.augmenter(read_16k(self.paths[i]), key=(epoch, i)) for i in indices]
         return audio_features(audios, self.features, self.threads)
+
+
+def write_copy(manifests: list[Path], out: Path, config: AugmentConfig) -> int:
+    """One augmented copy of every utterance of `manifests` (babble from the same utterances), as FLAC files in
+    `out` with `out/manifest.tsv` (same text and speaker, the new duration); returns the number written."""
+    from tqdm import tqdm
+
+    utterances = [u for manifest in manifests for u in read_manifest(manifest)]
+    paths = [u.path for u in utterances]
+    augmenter = Augmenter(config, talkers=partial(talkers, paths))
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "manifest.tsv").open("w", encoding="utf-8", newline="") as f:
+        f.write("path\ttext\tspeaker\tduration\n")  # unquoted TSV, as read_manifest reads it (texts have quotes)
+        for i, u in enumerate(tqdm(utterances, desc="augment", unit="utt")):
+            audio = augmenter(read_16k(u.path), key=(i,))
+            sf.write(out / f"{i:06d}.flac", audio, SAMPLE_RATE)
+            f.write(f"{i:06d}.flac\t{u.text}\t{u.speaker}\t{len(audio) / SAMPLE_RATE:.3f}\n")
+    return len(utterances)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="Write one seeded augmented copy of training manifests (speed, rooms, "
+                                "noise and babble, codecs) as FLAC with its own manifest.")
+    p.add_argument("--manifest", nargs="+", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args()
+    print(f"{write_copy(args.manifest, args.out, AugmentConfig(seed=args.seed))} utterances -> {args.out / 'manifest.tsv'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,8 @@ import soundfile as sf
 import torch
 
 from acoustic.augment import (AugmentConfig, AugmentedFeatures, Augmenter, add_noise, babble, codec_round_trip,
-                              coloured_noise, reverberate, room_impulse_response, speed_perturb)
+                              coloured_noise, reverberate, room_impulse_response, speed_perturb, write_copy)
+from acoustic.data import read_manifest
 from acoustic.features import SAMPLE_RATE, FeatureConfig
 from tests.conftest import make_speech_like
 
@@ -98,6 +99,22 @@ def test_augmented_features_for_training(tmp_path):
     assert all(abs(f.shape[0] - 101) <= 12 for f in feats)  # 1 s at 100 frames/s, speed 0.9..1.1
     assert torch.equal(source.batch([2], epoch=1)[0], feats[1])
     assert not torch.equal(source.batch([2], epoch=2)[0], feats[1])
+
+
+def test_a_fixed_augmented_copy_is_a_training_manifest(tmp_path):
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        sf.write(tmp_path / "in" / f"u{i}.flac", make_speech_like(1.0, seed=i), SAMPLE_RATE)
+    (tmp_path / "in" / "m.tsv").write_text("path\ttext\tspeaker\tduration\n"
+                                           + "".join(f"u{i}.flac\t\"word\" {i}\ts{i}\t1.0\n" for i in range(3)))
+    config = AugmentConfig(noise_prob=1.0, seed=3, **SMALL_ROOMS)
+    assert write_copy([tmp_path / "in" / "m.tsv"], tmp_path / "a", config) == 3
+    copy = read_manifest(tmp_path / "a" / "manifest.tsv")
+    assert [(u.text, u.speaker) for u in copy] == [(f"\"word\" {i}", f"s{i}") for i in range(3)]
+    audio = [sf.read(u.path, dtype="float32")[0] for u in copy]
+    assert all(abs(u.duration - len(a) / SAMPLE_RATE) < 1e-3 and 0.85 < u.duration < 1.15 for u, a in zip(copy, audio))
+    write_copy([tmp_path / "in" / "m.tsv"], tmp_path / "b", config)  # same seed, same copy
+    assert all(np.array_equal(a, sf.read(tmp_path / "b" / u.path.name, dtype="float32")[0]) for u, a in zip(copy, audio))
 
 
 def test_training_with_augment_runs_and_is_resumable(tmp_path):
