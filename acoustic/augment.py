@@ -214,7 +214,8 @@ def main() -> None:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    print(f"{write_copy(args.manifest, args.out, AugmentConfig(seed=args.seed))} utterances -> {args.out / 'manifest.tsv'}")
+    written = write_copy(args.manifest, args.out, AugmentConfig(seed=args.seed))
+    print(f"{written} utterances -> {args.out / 'manifest.tsv'}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Train segmentation models on a lent GPU, where pyannote.audio is not installed, through their twins
-(`diarize.twin`): several models side by side on the same stream of simulated chunks, made by worker processes.
+"""Train the diarization models on a lent GPU, where pyannote.audio is not installed, through their twins
+(`diarize.twin`): segmentation models side by side on the same stream of simulated chunks, or the speaker
+embedding, on batches made by worker processes.
 
 Three steps, the middle one on the GPU machine (its working tree is limited to 64 MiB, so the voices travel as
 one Opus file, about 22 MB for 3.7 h):
@@ -8,8 +9,8 @@ one Opus file, about 22 MB for 3.7 h):
     python -m diarize.train_twin export exp/gpu_seg/ft.pt exp/diar/seg_gpu_ft     # pytorch_model.bin for pyannote
 `embed` trains the speaker-embedding twin from scratch on the same pack (no initial runs needed):
     python -m diarize.train_twin embed --pack .gpu/seg --exp /tmp/emb --weights-to $OUT --minutes 5 --device cuda
-A segmentation run is a pyannote checkpoint to fine-tune or `LAYERSxHIDDEN` for a fresh PyanNet. Training is time-boxed (the
-learning rate follows a cosine over --minutes) and resumable (rerun with the same --exp)."""
+A segmentation run is a pyannote checkpoint to fine-tune or `LAYERSxHIDDEN` for a fresh PyanNet. Training is
+time-boxed (the learning rate follows a cosine over --minutes) and resumable (rerun with the same --exp)."""
 from __future__ import annotations
 
 import argparse

@@ -91,7 +91,8 @@ class EmbeddingTwin(nn.Module):
         self.tdnns = nn.ModuleList()
         channels = [n_mfcc, 512, 512, 512, 512, 1500]
         for c_in, c_out, kernel, dilation in zip(channels, channels[1:], (5, 3, 3, 1, 1), (1, 2, 3, 1, 1)):
-            self.tdnns.extend([nn.Conv1d(c_in, c_out, kernel, dilation=dilation), nn.LeakyReLU(), nn.BatchNorm1d(c_out)])
+            self.tdnns.extend([nn.Conv1d(c_in, c_out, kernel, dilation=dilation), nn.LeakyReLU(),
+                               nn.BatchNorm1d(c_out)])
         self.embedding = nn.Linear(2 * channels[-1], dimension)
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:

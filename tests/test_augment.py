@@ -114,7 +114,8 @@ def test_a_fixed_augmented_copy_is_a_training_manifest(tmp_path):
     audio = [sf.read(u.path, dtype="float32")[0] for u in copy]
     assert all(abs(u.duration - len(a) / SAMPLE_RATE) < 1e-3 and 0.85 < u.duration < 1.15 for u, a in zip(copy, audio))
     write_copy([tmp_path / "in" / "m.tsv"], tmp_path / "b", config)  # same seed, same copy
-    assert all(np.array_equal(a, sf.read(tmp_path / "b" / u.path.name, dtype="float32")[0]) for u, a in zip(copy, audio))
+    again = [sf.read(tmp_path / "b" / u.path.name, dtype="float32")[0] for u in copy]
+    assert all(np.array_equal(a, b) for a, b in zip(audio, again))
 
 
 def test_training_with_augment_runs_and_is_resumable(tmp_path):
