@@ -351,7 +351,7 @@ def merge_small_clusters(embeddings: np.ndarray, labels: np.ndarray, min_size: i
 
 
 def label_speech(regions: list[tuple[float, float]], centres: np.ndarray, labels: np.ndarray,
-                 overlaps: list[tuple[float, float]] = (), reach: float = 0.0) -> list[Turn]:
+                 overlaps: Sequence[tuple[float, float]] = (), reach: float = 0.0) -> list[Turn]:
     """Turns: every FRAME_STEP of each region labelled with the cluster of the nearest window centre; then, for
     each of the `overlaps` (where two speak at once) inside the regions, a turn of the second speaker: the
     cluster, other than the first speaker's there, of the window centre nearest to it within `reach` s."""
