@@ -20,6 +20,12 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
+# the stack takes about 7 GB once installed: say so plainly instead of failing half-way with pip's ENOSPC
+free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
+if [ -n "$free_kb" ] && [ "$free_kb" -lt $((7 * 1024 * 1024)) ] && [ ! -x .venv/bin/python ]; then
+  echo "setup: about 7 GB of free disk is needed for .venv, only $((free_kb / 1024 / 1024)) GB free here" >&2
+  exit 1
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 echo "setup: installing the Python stack into .venv (first time: about 3 minutes)"
 # pip's own output goes to a log, shown only when the install fails
