@@ -30,9 +30,14 @@ def rir_bank(n: int = 64, seed: int = 0, cache: Path | None = None) -> list[np.n
         rir = np.asarray(room.rir[0][0], dtype=np.float32)[: SAMPLE_RATE]
         rirs.append(rir / np.abs(rir).max())
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **{str(i): r for i, r in enumerate(rirs)})
+        save_rirs(rirs, cache)
     return rirs
+
+
+def save_rirs(rirs: list[np.ndarray], path: Path) -> None:
+    """The bank as the .npz `rir_bank(cache=path)` reads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{str(i): r for i, r in enumerate(rirs)})
 
 
 def reverberate(x: np.ndarray, rir: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Write a pyannote.audio Model as the checkpoint `Model.from_pretrained` reads (`pytorch_model.bin`),
 without a Lightning Trainer (parameters in float16 to keep the shipped pipeline small), and the pieces the
-two time-boxed, resumable training recipes share (resume state, learning-rate schedule, command line)."""
+two time-boxed, resumable training recipes share (resume state, learning-rate schedule, command line).
+Importable without pyannote.audio (the GPU trainer, diarize.train_twin, uses the schedule)."""
 from __future__ import annotations
 
 import argparse
@@ -8,15 +9,18 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning
 import torch
-from pyannote.audio import Model
+
+if TYPE_CHECKING:
+    from pyannote.audio import Model
 
 
 def save_pyannote_model(model: Model, path: Path, half: bool = True) -> None:
     """Atomically write `model` (architecture, hyper-parameters, specifications, weights) to `path`."""
+    import lightning
+
     params = {name for name, _ in model.named_parameters()}
     state = {k: (v.half() if half and k in params and v.is_floating_point() else v).clone()
              for k, v in model.state_dict().items()}
@@ -49,7 +53,7 @@ def resume_run(exp: Path, **modules: Any) -> int:
     return state["step"]
 
 
-def cosine_lr(optimizer: torch.optim.Optimizer, base: float, step: int, total: int) -> None:
+def cosine_lr(optimizer: torch.optim.Optimizer, base: float, step: float, total: float) -> None:
     """Set the learning rate of a cosine decay from `base` to 0 over `total` steps."""
     for group in optimizer.param_groups:
         group["lr"] = base * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))

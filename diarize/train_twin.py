@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from acoustic.features import SAMPLE_RATE
-from diarize.augment import rir_bank
+from diarize.augment import rir_bank, save_rirs
+from diarize.checkpoint import cosine_lr
 from diarize.chunks import SegmentationConfig, make_batch
 from diarize.crops import AAMSoftmax, EmbeddingConfig
 from diarize.crops import make_batch as crop_batch
@@ -53,7 +54,7 @@ def write_voices(voices: Voices, rirs: list[np.ndarray], out: Path) -> None:
     sf.write(out / "voices.ogg", np.concatenate(voices.audio), SAMPLE_RATE, format="OGG", subtype="OPUS",
              compression_level=OPUS_LEVEL)
     np.savez(out / "voices.npz", lengths=np.array([len(a) for a in voices.audio]), speakers=np.array(voices.speakers))
-    np.savez(out / "rirs.npz", **{str(i): r for i, r in enumerate(rirs)})
+    save_rirs(rirs, out / "rirs.npz")
 
 
 def write_runs(sources: dict[str, str], out: Path) -> None:
@@ -138,9 +139,7 @@ class Run:
             log.info("%s: resumed at step %d", name, self.step)
 
     def train_step(self, loss_of: Callable[[], torch.Tensor], progress: float, warmup: int) -> float:
-        lr = self.lr * min(1.0, (self.step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, progress)))
-        for group in self.opt.param_groups:
-            group["lr"] = lr
+        cosine_lr(self.opt, self.lr * min(1.0, (self.step + 1) / warmup), progress, 1.0)
         loss = loss_of()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

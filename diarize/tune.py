@@ -169,10 +169,10 @@ def search_gate(pipeline: Any, files: list[dict], config: WindowClustering,
     for values in itertools.product(*GATE_GRID.values()):
         trials.append(scored(replace(config, **dict(zip(GATE_GRID, values))), files, material))
     best = min(trials, key=lambda t: t[1])
-    trials = [best] + [scored(replace(best[0], overlap_reach=reach), files, material) for reach in OVERLAP_REACH]
-    best = min(trials, key=lambda t: t[1])
-    trials = [best] + [scored(replace(best[0], refine=rounds), files, material) for rounds in REFINE_ROUNDS]
-    return min(trials, key=lambda t: t[1])
+    for field, values in (("overlap_reach", OVERLAP_REACH), ("refine", REFINE_ROUNDS)):
+        trials = [scored(replace(best[0], **{field: value}), files, material) for value in values]
+        best = min([best, *trials], key=lambda t: t[1])
+    return best
 
 
 def scored(config: WindowClustering, files: list[dict], material: list[tuple]) -> tuple[WindowClustering, float]:
@@ -207,8 +207,7 @@ def gate_score(files: list[dict], material: list[tuple], config: WindowClusterin
         inside = np.array([any(a <= c < b for a, b in regions) for c in centres], dtype=bool)
         labels = cluster_windows(embeddings[inside], config.threshold, min_cluster_size=config.min_cluster_size,
                                  refine=config.refine)
-        reach = config.overlap_reach
-        turns = label_speech(labelled, centres[inside], labels, overlaps if reach is not None else [], reach or 0.0)
+        turns = label_speech(labelled, centres[inside], labels, overlaps, config.overlap_reach)
         metrics[f["subset"]](f["annotation"], as_annotation(turns, f["uri"]), uem=f["annotated"])
     return sum(100 * abs(m) for m in metrics.values()) / len(metrics)
 

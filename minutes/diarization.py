@@ -158,10 +158,8 @@ class Diarizer:
         spans = speech_windows(regions, config.window, config.hop)
         embeddings = window_embeddings(self.pipeline, audio, spans, config.window, hook)
         labels = cluster_windows(embeddings, config.threshold, hint, config.min_cluster_size, config.refine)
-        if config.overlap_reach is None:
-            overlaps = []
         return first_appearance_labels(label_speech(labelled, spans.mean(axis=1), labels, overlaps,
-                                                    config.overlap_reach or 0.0))
+                                                    config.overlap_reach))
 
 
 def window_clustering(folder: Path) -> WindowClustering | None:
@@ -351,10 +349,11 @@ def merge_small_clusters(embeddings: np.ndarray, labels: np.ndarray, min_size: i
 
 
 def label_speech(regions: list[tuple[float, float]], centres: np.ndarray, labels: np.ndarray,
-                 overlaps: Sequence[tuple[float, float]] = (), reach: float = 0.0) -> list[Turn]:
-    """Turns: every FRAME_STEP of each region labelled with the cluster of the nearest window centre; then, for
-    each of the `overlaps` (where two speak at once) inside the regions, a turn of the second speaker: the
-    cluster, other than the first speaker's there, of the window centre nearest to it within `reach` s."""
+                 overlaps: Sequence[tuple[float, float]] = (), reach: float | None = None) -> list[Turn]:
+    """Turns: every FRAME_STEP of each region labelled with the cluster of the nearest window centre; then, with
+    a `reach`, for each of the `overlaps` (where two speak at once) inside the regions, a turn of the second
+    speaker: the cluster, other than the first speaker's there, of the window centre nearest to it within
+    `reach` s."""
     if not len(centres):
         return [Turn(start, end, "0") for start, end in regions]
     turns = []
@@ -364,6 +363,8 @@ def label_speech(regions: list[tuple[float, float]], centres: np.ndarray, labels
         cuts = np.flatnonzero(lab[1:] != lab[:-1]) + 1
         bounds = np.concatenate([[start], (t[cuts - 1] + t[cuts]) / 2, [end]])
         turns.extend(Turn(float(a), float(b), str(k)) for a, b, k in zip(bounds[:-1], bounds[1:], lab[np.r_[0, cuts]]))
+    if reach is None:
+        return turns
     return turns + second_speakers(keep_inside(overlaps, regions), centres, labels, reach)
 
 
