@@ -18,7 +18,7 @@ from lm.decode import greedy_ids
 from lm.rnnlm import load_lm
 from lm.vocab import CharVocab
 from minutes.model import Minutes, Word
-from minutes.segmenting import split_on_pauses
+from minutes.segmenting import sentence_cuts, split_on_pauses
 from minutes.speech import SpeechTrack
 from minutes.windows import Windows
 
@@ -32,6 +32,7 @@ DEFAULT_HOTWORD_BONUS = 50.0
 Hook = Callable[..., None]
 SILENCE_PEAK = 1e-4  # audio (or a window) whose peak stays below this is digital silence
 CARRY_S = 0.25  # a word ending this close to a window's cut may have been split: decode it again
+SENTENCE_SPEECH = 0.1  # a pause that ends a sentence: speech probability (1 - P(blank)) under this throughout
 
 
 def resolve_model(model_path: str | Path | None = None) -> Path:
@@ -51,6 +52,9 @@ class TranscribeOptions:
     max_chunk_s: float = 30.0  # long audio is decoded in windows of at most this length, cut at pauses
     pause_s: float = 0.5  # a gap between words at least this long starts a new segment
     max_segment_s: float = 20.0
+    # the beam decoder ends a sentence (the LM's </s>, then a fresh <s>) at a pause at least this long where the
+    # speech probability stays under SENTENCE_SPEECH; None: a whole window is one sentence
+    sentence_pause_s: float | None = 1.0
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
@@ -62,6 +66,8 @@ class TranscribeOptions:
             raise ValueError(f"max_chunk_s must be between 5 and {MAX_WINDOW_S:.0f} seconds")
         if self.pause_s <= 0 or self.max_segment_s <= 0:
             raise ValueError("pause_s and max_segment_s must be positive")
+        if self.sentence_pause_s is not None and self.sentence_pause_s <= 0:
+            raise ValueError("sentence_pause_s must be positive (or None)")
 
 
 class Transcriber:
@@ -150,12 +156,17 @@ class Transcriber:
         return 1.0 - log_probs[:, self.vocab.blank].exp().numpy()
 
     def decode(self, log_probs: torch.Tensor) -> str:
-        """Text of one chunk's log-probs (T, vocab) with the configured decoder."""
+        """Text of one chunk's log-probs (T, vocab) with the configured decoder; the beam decoder takes each
+        stretch between long pauses (`sentence_pause_s`) as a sentence of its own."""
         if self.options.decoder == "greedy":
             return self.vocab.decode(greedy_ids(log_probs, self.vocab.blank))
+        cuts = [0, len(log_probs)]
+        if self.options.sentence_pause_s is not None:
+            cuts = sentence_cuts(self._speech_probs(log_probs) < SENTENCE_SPEECH,
+                                 max(1, round(self.options.sentence_pause_s / frames_to_seconds(1, self.stride))))
         with torch.inference_mode():
-            return beam_search(log_probs, self.vocab, self.lm, self.options.beam,
-                               dict(self.options.hotwords))[0].text
+            return " ".join(beam_search(log_probs[a:b], self.vocab, self.lm, self.options.beam,
+                                        dict(self.options.hotwords))[0].text for a, b in zip(cuts[:-1], cuts[1:]))
 
     def _decode_chunk(self, chunk: np.ndarray, offset: float, speech: SpeechTrack | None = None) -> list[Word]:
         log_probs = self.emissions(chunk)

@@ -1,4 +1,5 @@
-"""Where to cut long audio (quiet points) and how to group words into segments (pauses)."""
+"""Where to cut long audio (quiet points), where a sentence ends within a chunk, and how to group words into
+segments (pauses)."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,6 +22,14 @@ def cut_points(audio: np.ndarray, max_samples: int) -> list[int]:
         cuts.append(start + quietest * _FRAME + _FRAME // 2)
     cuts.append(int(audio.size))
     return cuts
+
+
+def sentence_cuts(pause: np.ndarray, min_frames: int) -> list[int]:
+    """Frame offsets [0, ..., len(pause)] that cut a chunk into sentences: the middle of every run of at least
+    `min_frames` pause frames (booleans, one per frame) with speech on both sides."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], pause.astype(np.int8), [0]])))
+    middles = [int(a + b) // 2 for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_frames and 0 < a and b < len(pause)]
+    return [0, *middles, len(pause)]
 
 
 def split_on_pauses(words: list[Word], pause_s: float, max_segment_s: float) -> list[Segment]:
