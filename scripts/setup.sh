@@ -8,7 +8,8 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 
 missing=()
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
-ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || missing+=(libportaudio2)
+# dpkg too: once, after apt had installed it, ldconfig's list did not show it and setup installed it again
+{ ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || dpkg-query -W -f="${Status}" libportaudio2 2>/dev/null | grep -q "ok installed"; } || missing+=(libportaudio2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
