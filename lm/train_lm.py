@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from lm.logs import setup_logging
-from lm.rnnlm import CELLS, CharRNNLM, LMDims, State, save_lm
+from lm.rnnlm import CELLS, CharRNNLM, LMDims, State, load_lm, save_lm
 from lm.vocab import CharVocab
 
 log = logging.getLogger("lm.train_lm")
@@ -51,6 +51,7 @@ class TrainLMConfig:
     heldout_every: int = 100  # every N-th line is held out
     seed: int = 0
     threads: int = 1
+    init: str | None = None  # an LM file whose weights start a new run (continued training; same dimensions)
     dims: LMDims = field(init=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> TrainLMConfig:
     p.add_argument("--extra-manifest", nargs="*", default=[], help="manifest TSVs whose `text` column is added")
     p.add_argument("--exp", required=True, help="experiment folder: last.pt, best.pt, train.log")
     p.add_argument("--cell", choices=CELLS, default="lstm")
+    p.add_argument("--init", help="LM file (e.g. models/lm/model.pt) whose weights start the run; a fresh optimizer "
+                                  "and schedule (ignored when the experiment folder resumes from last.pt)")
     defaults = TrainLMConfig.__dataclass_fields__
     for name in ("embed", "hidden", "layers", "steps", "batch", "bptt", "warmup_steps", "eval_every",
                  "eval_chars", "heldout_every", "seed", "threads"):
@@ -236,6 +239,15 @@ def train_steps(model: CharRNNLM, optimizer, config: TrainLMConfig, rows: torch.
             evaluate_and_save(model, optimizer, config, heldout, state, carry, running)
 
 
+def start_from(model: CharRNNLM, path: Path) -> None:
+    """Load the weights of the LM file `path` into `model` (ValueError when its dimensions differ)."""
+    initial, _, _ = load_lm(path)
+    if initial.dims != model.dims:
+        raise ValueError(f"{path} has other dimensions: {initial.dims}, this run: {model.dims}")
+    model.load_state_dict(initial.state_dict())
+    log.info("weights from %s", path)
+
+
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
     exp = Path(config.exp)
@@ -257,6 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         state, carry = resumed["state"], tuple(resumed["carry"]) if resumed["carry"] is not None else None
         torch.set_rng_state(resumed["rng"])
         log.info("resumed from %s at step %d", exp / "last.pt", state["step"])
+    elif config.init:
+        start_from(model, Path(config.init))
     log.info("model: %s, %.2fM parameters", config.dims, sum(p.numel() for p in model.parameters()) / 1e6)
     started = time.time()
     start_step = state["step"]

@@ -3,6 +3,8 @@
 # (speechocean762 train, LJSpeech without its last 20 clips, which the benchmark and the sample meeting
 # use). Resumable: rerun the same command. Extra arguments go to lm.train_lm.
 #   EXP=exp/lm STEPS=6000 recipes/train_lm.sh --threads 1
+# Continue training a finished LM with a new schedule (a new EXP folder; the weights come from the file):
+#   EXP=exp/lm_more STEPS=6000 recipes/train_lm.sh --threads 2 --init models/lm/model.pt --peak-lr 1e-3 --warmup-steps 100
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 EXP=${EXP:-exp/lm}

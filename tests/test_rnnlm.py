@@ -228,6 +228,23 @@ def test_train_lm_smoke_writes_checkpoints_and_resumes(tmp_path):
         main(args + ["--hidden", "32", "--steps", "6"])  # argparse: the later --hidden wins
 
 
+def test_train_lm_continues_from_an_lm_file(tmp_path):
+    corpus = tmp_path / "a.txt"
+    corpus.write_text("\n".join(SENTENCES * 20) + "\n")
+    start = CharRNNLM(LMDims(n_vocab=len(CharVocab()), embed=8, hidden=16, cell="gru"))
+    save_lm(tmp_path / "start.pt", start)
+    args = ["--text", str(corpus), "--cell", "gru", "--embed", "8", "--hidden", "16", "--batch", "4", "--bptt",
+            "16", "--eval-every", "1", "--heldout-every", "10", "--eval-chars", "200", "--steps", "1"]
+    # a learning rate too small to move the weights: the run's model is the start file's
+    main(args + ["--exp", str(tmp_path / "a"), "--init", str(tmp_path / "start.pt"), "--peak-lr", "1e-12"])
+    trained, _, _ = load_lm(tmp_path / "a" / "best.pt")
+    for name, value in start.state_dict().items():
+        torch.testing.assert_close(trained.state_dict()[name], value.half().float())
+    assert "weights from" in (tmp_path / "a" / "train.log").read_text()
+    with pytest.raises(ValueError, match="other dimensions"):
+        main(args + ["--exp", str(tmp_path / "b"), "--init", str(tmp_path / "start.pt"), "--hidden", "32"])
+
+
 def test_lm_cells_bench_prints_a_row_per_cell(capsys):
     from bench.lm_cells import main as bench_main
 
