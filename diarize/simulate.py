@@ -29,6 +29,7 @@ import soundfile as sf
 from acoustic.features import SAMPLE_RATE
 from diarize.augment import add_noise, reverberate, rir_bank
 from diarize.data import Voices, training_voices
+from minutes.segmenting import true_runs
 
 FRAME = 320  # 20 ms activity frames
 CORPUS_WEIGHTS = {"so762": 0.5, "libri": 0.45, "lj": 0.05}  # speechocean762 voices resemble the dev meetings
@@ -169,8 +170,7 @@ def frames_to_turns(active: dict[str, np.ndarray], fill_gap: float) -> list[tupl
     turns = []
     step = FRAME / SAMPLE_RATE
     for spk, frames in active.items():
-        edges = np.diff(np.concatenate([[0], frames.astype(np.int8), [0]]))
-        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+        for a, b in true_runs(frames):
             if turns and turns[-1][2] == spk and a * step - turns[-1][1] < fill_gap:
                 turns[-1] = (turns[-1][0], float(b * step), spk)
             else:

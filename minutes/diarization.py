@@ -21,6 +21,7 @@ import torch
 import yaml
 
 from acoustic.features import SAMPLE_RATE
+from minutes.segmenting import true_runs
 from minutes.speech import SpeechTrack
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -195,9 +196,8 @@ def counted_regions(pipeline: Any, file: dict, min_duration_off: float, hook: Ca
 def runs(active: np.ndarray, frames: Any, duration: float, min_duration_off: float) -> list[tuple[float, float]]:
     """(start, end) s of the runs of `active` frames (a pyannote SlidingWindow `frames`), gaps under
     `min_duration_off` bridged, within 0..`duration`."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
     regions: list[tuple[float, float]] = []
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in true_runs(active):
         start = max(0.0, frames[a].middle - frames.step / 2)
         end = min(duration, frames[b - 1].middle + frames.step / 2)
         if regions and start - regions[-1][1] < min_duration_off:
@@ -233,9 +233,8 @@ def keep_where(regions: list[tuple[float, float]], keep: np.ndarray) -> list[tup
     for start, end in regions:
         first = int(start / FRAME_STEP)
         run = keep[first: int(np.ceil(end / FRAME_STEP))]
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], run.astype(np.int8), [0]])))
         pieces = ((max(start, (first + a) * FRAME_STEP), min(end, (first + b) * FRAME_STEP))
-                  for a, b in zip(edges[::2], edges[1::2]))
+                  for a, b in true_runs(run))
         kept.extend((a, b) for a, b in pieces if b - a >= FRAME_STEP / 2)  # rounding can leave an empty sliver
     return kept
 

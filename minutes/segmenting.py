@@ -24,12 +24,16 @@ def cut_points(audio: np.ndarray, max_samples: int) -> list[int]:
     return cuts
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, end) indices, end exclusive, of each run of true values in the boolean array `mask`."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
 def sentence_cuts(pause: np.ndarray, min_frames: int) -> list[int]:
     """Frame offsets [0, ..., len(pause)] that cut a chunk into sentences: the middle of every run of at least
     `min_frames` pause frames (booleans, one per frame) with speech on both sides."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], pause.astype(np.int8), [0]])))
-    middles = [int(a + b) // 2 for a, b in zip(edges[::2], edges[1::2])
-               if b - a >= min_frames and 0 < a and b < len(pause)]
+    middles = [(a + b) // 2 for a, b in true_runs(pause) if b - a >= min_frames and 0 < a and b < len(pause)]
     return [0, *middles, len(pause)]
 
 
